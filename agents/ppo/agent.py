@@ -1,0 +1,171 @@
+"""PPO agent: acting, one update per rollout, and its checkpointable state.
+
+Axis letters: B batch of transitions, K reward objectives.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from agents.base import AgentError
+from agents.common.config import schedule_value
+from agents.common.normalization import RunningMeanStd
+from agents.common.torch_state import (
+    generator_arrays,
+    load_generator_arrays,
+    load_module_arrays,
+    load_optimizer_state,
+    module_arrays,
+    optimizer_state,
+)
+from agents.ppo.config import PPOConfig
+from agents.ppo.loss import ppo_loss
+from agents.ppo.networks import ActorCritic
+
+__all__ = ["PPOAgent"]
+
+
+class PPOAgent:
+    """Clipped-objective PPO on a flat Box observation, discrete or Box actions."""
+
+    on_policy = True
+    extra_fields = {"logprob": ((), "float32"), "value": (("K",), "float32")}
+    metric_keys = ["train/policy_gradient_loss", "train/value_loss", "train/entropy_loss", "train/clip_fraction",
+                   "train/approx_kl", "train/loss", "train/learning_rate", "train/clip_range",
+                   "train/explained_variance", "train/n_updates"]
+
+    def __init__(self, config: PPOConfig, obs_space: spaces.Space, action_space: spaces.Space,
+                 reward_dim: int, seed: int):
+        if not isinstance(obs_space, spaces.Box) or len(obs_space.shape) != 1:
+            raise AgentError(f"agent.algo=ppo needs a flat Box observation space, got {obs_space}")
+        if isinstance(action_space, spaces.Discrete):
+            discrete, act_dim = True, int(action_space.n)
+        elif isinstance(action_space, spaces.Box) and len(action_space.shape) == 1:
+            discrete, act_dim = False, int(action_space.shape[0])
+        else:
+            raise AgentError(f"agent.algo=ppo supports Discrete or flat Box actions, got {action_space}")
+        self.config = config
+        self.discrete = discrete
+        self.reward_dim = reward_dim
+        self.obs_dim = int(obs_space.shape[0])
+        self.action_shape = () if discrete else (act_dim,)
+        self.action_dtype = "int64" if discrete else "float32"
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.net = ActorCritic(self.obs_dim, act_dim, discrete, reward_dim, list(config.net_arch),
+                                   config.activation, config.ortho_init, config.log_std_init)
+        self.gen = torch.Generator().manual_seed(seed + 1)
+        params = [p for p in self.net.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(params, lr=schedule_value(config.learning_rate, 0.0), eps=1e-5)
+        self.obs_rms = RunningMeanStd((self.obs_dim,)) if config.normalize_obs else None
+        self.updates = 0
+
+    def _obs(self, obs: np.ndarray) -> torch.Tensor:
+        if self.obs_rms is not None:
+            obs = self.obs_rms.normalize(obs)
+        return torch.from_numpy(np.ascontiguousarray(obs, dtype=np.float32))
+
+    @torch.inference_mode()
+    def act(self, obs_n: np.ndarray, deterministic: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Sampled (or greedy) actions with their log-probabilities and values ``[N, K]``."""
+        action, logp, value = self.net.sample(self._obs(obs_n), self.gen, deterministic)
+        return action.numpy(), {"logprob": logp.numpy(), "value": value.numpy()}
+
+    @torch.inference_mode()
+    def value(self, obs_b: np.ndarray) -> np.ndarray:
+        """State values ``[B, K]``."""
+        return self.net.vf(self._obs(obs_b)).numpy()
+
+    def update(self, batch: dict[str, np.ndarray], minibatches, progress: float) -> dict[str, float]:
+        """Epochs of clipped-PPO minibatch steps over one rollout.
+
+        ``batch`` holds flat ``[B, ...]`` arrays: obs, action, logprob, value, advantage, returns and
+        valid. ``minibatches`` yields, per epoch, a list of index arrays. ``progress`` in [0, 1]
+        drives the schedules.
+        """
+        cfg = self.config
+        lr = schedule_value(cfg.learning_rate, progress)
+        clip = schedule_value(cfg.clip_range, progress)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        obs = self._obs(batch["obs"])
+        action = torch.from_numpy(batch["action"])
+        old_logp = torch.from_numpy(batch["logprob"])
+        old_value = torch.from_numpy(batch["value"])
+        returns = torch.from_numpy(batch["returns"])
+        adv_bk = torch.from_numpy(batch["advantage"])
+        adv = adv_bk.sum(-1)  # one objective for now; weights combine K objectives later
+        valid = batch["valid"]
+        weight = None if valid.all() else torch.from_numpy(valid.astype(np.float32))
+        stats_sum: dict[str, torch.Tensor] = {}
+        n_mb = 0
+        stop = False
+        for epoch_batches in minibatches:
+            for idx in epoch_batches:
+                i = torch.from_numpy(idx)
+                logp, entropy, value = self.net.evaluate(obs[i], action[i])
+                a = adv[i]
+                if cfg.normalize_advantage and len(idx) > 1:
+                    a = (a - a.mean()) / (a.std() + 1e-8)
+                loss, stats = ppo_loss(logp, old_logp[i], a, value, old_value[i], returns[i], entropy,
+                                       None if weight is None else weight[i], clip, cfg.clip_range_vf,
+                                       cfg.vf_coef, cfg.ent_coef)
+                if cfg.target_kl is not None and stats["train/approx_kl"] > 1.5 * cfg.target_kl:
+                    stop = True
+                    break
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.max_grad_norm)
+                self.optimizer.step()
+                for k, v in stats.items():
+                    stats_sum[k] = stats_sum[k] + v if k in stats_sum else v
+                n_mb += 1
+            if stop:
+                break
+        self.updates += 1
+        if self.obs_rms is not None:
+            self.obs_rms.update(batch["obs"][valid])
+        out = {k: float(v) / max(n_mb, 1) for k, v in stats_sum.items()} if n_mb else {}
+        out["train/learning_rate"] = lr
+        out["train/clip_range"] = clip
+        out["train/explained_variance"] = _explained_variance(batch["value"], batch["returns"])
+        out["train/n_updates"] = float(self.updates)
+        return out
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Weights, optimizer and generator as arrays; counters and normaliser as JSON."""
+        arrays = module_arrays(self.net, "net/")
+        opt_arrays, opt_meta = optimizer_state(self.optimizer, "optim/")
+        arrays.update(opt_arrays)
+        arrays.update(generator_arrays(self.gen, "rng/torch"))
+        json_state = {"updates": self.updates, "optimizer": opt_meta,
+                      "obs_rms": None if self.obs_rms is None else self.obs_rms.state()}
+        return arrays, json_state
+
+    def load_state(self, arrays: dict[str, np.ndarray], json_state: dict[str, Any]) -> None:
+        """Restore everything :meth:`state` saved."""
+        load_module_arrays(self.net, arrays, "net/")
+        if "optimizer" in json_state:
+            load_optimizer_state(self.optimizer, arrays, json_state["optimizer"], "optim/")
+        if "rng/torch" in arrays:
+            load_generator_arrays(self.gen, arrays, "rng/torch")
+        self.updates = int(json_state.get("updates", 0))
+        if self.obs_rms is not None:
+            if json_state.get("obs_rms") is None:
+                raise AgentError("checkpoint has no observation statistics but agent.normalize_obs is true")
+            self.obs_rms.load(json_state["obs_rms"])
+
+    def policy_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """What acting needs: network weights and observation statistics."""
+        return module_arrays(self.net, "net/"), {
+            "obs_rms": None if self.obs_rms is None else self.obs_rms.state()
+        }
+
+
+def _explained_variance(value_bk: np.ndarray, returns_bk: np.ndarray) -> float:
+    var = float(np.var(returns_bk))
+    return float("nan") if var == 0 else 1.0 - float(np.var(returns_bk - value_bk)) / var

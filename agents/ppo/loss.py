@@ -1,0 +1,62 @@
+"""The PPO loss as a pure function of tensors (B = minibatch)."""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["ppo_loss"]
+
+
+def ppo_loss(
+    logp_b: torch.Tensor,
+    old_logp_b: torch.Tensor,
+    adv_b: torch.Tensor,
+    value_b: torch.Tensor,
+    old_value_b: torch.Tensor,
+    return_b: torch.Tensor,
+    entropy_b: torch.Tensor,
+    weight_b: torch.Tensor | None,
+    clip: float,
+    clip_vf: float | None,
+    vf_coef: float,
+    ent_coef: float,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Clipped surrogate + value + entropy, Schulman et al. 2017.
+
+    ``L = -E[min(ρA, clip(ρ, 1-ε, 1+ε)A)] + c_v E[(V - R)^2] - c_e E[H]`` with ``ρ = exp(logp - old_logp)``.
+    With ``clip_vf`` the value prediction is clipped around ``old_value`` (PPO2's value clipping).
+    ``value_b``/``return_b`` may carry a trailing objective axis K; the value loss averages over it.
+    ``weight_b`` (1 = valid transition, 0 = a masked reset step) weights every mean.
+    Returns the loss and detached statistics (no ``.item()`` here: the caller batches them).
+    """
+    log_ratio = logp_b - old_logp_b
+    ratio = log_ratio.exp()
+    surrogate = torch.min(adv_b * ratio, adv_b * ratio.clamp(1.0 - clip, 1.0 + clip))
+    if clip_vf is not None:
+        value_b = old_value_b + (value_b - old_value_b).clamp(-clip_vf, clip_vf)
+    value_err = (value_b - return_b).pow(2)
+    if value_err.dim() > 1:
+        value_err = value_err.mean(-1)
+    if weight_b is None:
+        policy_loss = -surrogate.mean()
+        value_loss = value_err.mean()
+        entropy = entropy_b.mean()
+        clip_frac = ((ratio - 1.0).abs() > clip).float().mean()
+        approx_kl = ((ratio - 1.0) - log_ratio).mean()
+    else:
+        denom = weight_b.sum().clamp(min=1.0)
+        policy_loss = -(surrogate * weight_b).sum() / denom
+        value_loss = (value_err * weight_b).sum() / denom
+        entropy = (entropy_b * weight_b).sum() / denom
+        clip_frac = (((ratio - 1.0).abs() > clip).float() * weight_b).sum() / denom
+        approx_kl = (((ratio - 1.0) - log_ratio) * weight_b).sum() / denom
+    loss = policy_loss + vf_coef * value_loss - ent_coef * entropy
+    stats = {
+        "train/policy_gradient_loss": policy_loss.detach(),
+        "train/value_loss": value_loss.detach(),
+        "train/entropy_loss": -entropy.detach(),
+        "train/clip_fraction": clip_frac.detach(),
+        "train/approx_kl": approx_kl.detach(),
+        "train/loss": loss.detach(),
+    }
+    return loss, stats

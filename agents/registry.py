@@ -1,0 +1,26 @@
+"""Algorithm names → config models (cheap to import) and agent classes (imported lazily)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from agents.ppo.config import PPOConfig
+
+__all__ = ["AGENT_CONFIGS", "build_agent"]
+
+AGENT_CONFIGS: dict[str, type] = {"ppo": PPOConfig}
+"""Every registered algorithm's config model, keyed by its ``algo`` name."""
+
+_AGENT_CLASSES = {"ppo": "agents.ppo.agent:PPOAgent"}
+
+
+def agent_class(algo: str) -> type:
+    """The agent class of ``algo`` (imports torch on first use)."""
+    module, name = _AGENT_CLASSES[algo].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def build_agent(config: Any, obs_space, action_space, reward_dim: int, seed: int):
+    """Construct the agent for ``config.algo`` on these spaces."""
+    return agent_class(config.algo)(config, obs_space, action_space, reward_dim, seed)

@@ -1,0 +1,96 @@
+"""Building the vector envs a run trains and evaluates on.
+
+Every env the suite builds is a gymnasium ``SyncVectorEnv`` with ``autoreset_mode=SAME_STEP``:
+a step that ends an episode carries the true last observation in ``info["final_obs"]``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+__all__ = ["EnvBuildError", "check_env_id", "make_vector_env", "reward_dim_of", "resolve_wrapper"]
+
+_EXTRA_WRAPPERS: dict[str, Callable[..., gym.Env]] = {}
+
+
+class EnvBuildError(ValueError):
+    """The env or a wrapper cannot be built; the message names the field."""
+
+
+def register_wrapper(name: str, cls: Callable[..., gym.Env]) -> None:
+    """Make an rlsuite wrapper available to manifests under ``name``."""
+    _EXTRA_WRAPPERS[name] = cls
+
+
+def check_env_id(env_id: str) -> None:
+    """Raise EnvBuildError listing close ids if ``env_id`` is not registered."""
+    _import_optional_env_packages(env_id)
+    if env_id in gym.registry:
+        return
+    close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.5)
+    hint = f"; close ids: {', '.join(close)}" if close else ""
+    raise EnvBuildError(f"env.id: unknown env id {env_id!r}{hint}")
+
+
+def _import_optional_env_packages(env_id: str) -> None:
+    # Multi-objective envs register on import of mo_gymnasium; only import it when asked for.
+    if env_id.startswith("mo-") or env_id in ("deep-sea-treasure-v0", "fruit-tree-v0"):
+        try:
+            import mo_gymnasium  # noqa: F401
+        except ImportError:
+            pass
+
+
+def resolve_wrapper(name: str) -> Callable[..., gym.Env]:
+    """A wrapper class by name: rlsuite's own first, then ``gymnasium.wrappers``."""
+    if name in _EXTRA_WRAPPERS:
+        return _EXTRA_WRAPPERS[name]
+    cls = getattr(gym.wrappers, name, None)
+    if isinstance(cls, type) and issubclass(cls, gym.Wrapper):
+        return cls
+    known = sorted(set(_EXTRA_WRAPPERS) | {n for n in dir(gym.wrappers) if n[0].isupper()})
+    close = difflib.get_close_matches(name, known, n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise EnvBuildError(f"env.wrappers: unknown wrapper {name!r}{hint}")
+
+
+def make_vector_env(
+    env_id: str,
+    num_envs: int,
+    kwargs: Mapping[str, Any] | None = None,
+    wrappers: Sequence[tuple[str, Mapping[str, Any]]] = (),
+) -> VectorEnv:
+    """A ``SyncVectorEnv`` of ``num_envs`` copies with the wrapper chain, SAME_STEP autoreset."""
+    check_env_id(env_id)
+    chain = [partial(resolve_wrapper(name), **dict(wkw)) for name, wkw in wrappers]
+    try:
+        return gym.make_vec(
+            env_id,
+            num_envs=num_envs,
+            vectorization_mode="sync",
+            vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
+            wrappers=chain,
+            **dict(kwargs or {}),
+        )
+    except TypeError as err:
+        raise EnvBuildError(f"env.kwargs or env.wrappers: {env_id} rejected an argument: {err}") from None
+
+
+def reward_dim_of(envs: VectorEnv) -> int:
+    """K: the number of reward objectives (1 for scalar-reward envs)."""
+    space = getattr(envs.unwrapped, "reward_space", None)
+    if space is None:
+        try:
+            space = envs.get_attr("reward_space")[0]
+        except AttributeError:
+            space = None
+    if space is None:
+        return 1
+    return int(np.prod(space.shape)) if space.shape else 1

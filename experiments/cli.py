@@ -1,0 +1,138 @@
+"""The ``rl`` command: train, eval, plot, reproduce, check-env.
+
+User mistakes (bad manifest, unknown env, existing run, broken checkpoint ...) print one line
+``rl: error: ...`` and exit with code 2; nothing is half-written. Heavy libraries are imported
+inside the commands so ``rl --help`` answers fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+EXIT_USER = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rl", description="rlsuite: reproducible RL training from YAML manifests.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train from a manifest, or --resume a run")
+    t.add_argument("manifest", nargs="?", type=Path, help="YAML manifest (omit with --resume)")
+    t.add_argument("--resume", type=Path, metavar="RUN", help="continue RUN from its newest verified checkpoint")
+    t.add_argument("--seed", type=int, help="override the manifest seed")
+    t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a manifest field, e.g. --set agent.learning_rate=1e-3 (repeatable)")
+    t.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where runs go (default: runs/)")
+    t.add_argument("--run-id", help="run directory name (default: s<seed>-<UTC time>)")
+    t.add_argument("--force", action="store_true", help="restart an existing run directory from scratch")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    e = sub.add_parser("eval", help="evaluate a run's saved policy (never writes into the run)")
+    e.add_argument("run", type=Path)
+    e.add_argument("--episodes", type=int, default=10)
+    e.add_argument("--seed", type=int, help="evaluation seed (default: the run's seed)")
+    e.add_argument("--checkpoint", type=int, metavar="STEP", help="use checkpoint STEP instead of final/")
+    e.add_argument("--stochastic", action="store_true", help="sample actions instead of acting greedily")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+
+    pl = sub.add_parser("plot", help="learning curves across seeds (IQM or mean, 95%% bootstrap CI)")
+    pl.add_argument("paths", nargs="+", type=Path, metavar="RUN_OR_GROUP")
+    pl.add_argument("--metric", default="rollout/ep_rew_mean")
+    pl.add_argument("--statistic", choices=["iqm", "mean"], default="iqm")
+    pl.add_argument("--out", type=Path, default=Path("curves.png"), help=".png or .svg")
+    pl.add_argument("--allow-mixed", action="store_true", help="merge runs whose manifests differ")
+
+    r = sub.add_parser("reproduce", help="rerun a run from its stored manifest and compare")
+    r.add_argument("run", type=Path)
+    r.add_argument("--out-dir", type=Path, help="keep the rerun here (default: a temporary directory)")
+
+    c = sub.add_parser("check-env", help="run gymnasium's env checker; fail on any warning")
+    c.add_argument("env_id")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        print("rl: interrupted; the last checkpoint is kept, continue with 'rl train --resume RUN'", file=sys.stderr)
+        return 130
+    except Exception as err:  # user mistakes become one line; anything else is a bug with a traceback
+        if _is_user_error(err):
+            print(f"rl: error: {err}", file=sys.stderr)
+            return EXIT_USER
+        if type(err).__name__ == "TrainingError":
+            print(f"rl: training stopped: {err}", file=sys.stderr)
+            return 1
+        raise
+
+
+def _is_user_error(err: Exception) -> bool:
+    names = {"ManifestError", "RunDirError", "EnvBuildError", "AgentError", "CheckpointError",
+             "EnvContractError", "PlotError", "EvalError"}
+    return type(err).__name__ in names
+
+
+def _dispatch(args) -> int:
+    if args.command == "train":
+        return _train(args)
+    if args.command == "eval":
+        from experiments.evaluate_run import evaluate_run, format_table
+
+        result = evaluate_run(args.run, args.episodes, args.seed, args.checkpoint, not args.stochastic)
+        print(json.dumps(result) if args.json else format_table(result))
+        return 0
+    if args.command == "plot":
+        from experiments.plotting import plot_curves
+
+        out = plot_curves(args.paths, metric=args.metric, out=args.out, statistic=args.statistic,
+                          allow_mixed=args.allow_mixed)
+        print(f"wrote {out if out is not None else args.out}")
+        return 0
+    if args.command == "reproduce":
+        from experiments.reproduce import reproduce
+
+        same, report = reproduce(args.run, args.out_dir)
+        print(report)
+        return 0 if same else 1
+    if args.command == "check-env":
+        from envs.checks import check_env_strict
+
+        problems = check_env_strict(args.env_id)
+        for line in problems:
+            print(f"- {line}")
+        print("ok" if not problems else f"{len(problems)} problem(s)")
+        return 0 if not problems else 1
+    raise AssertionError(args.command)
+
+
+def _train(args) -> int:
+    from experiments.manifest import ManifestError, load_manifest
+
+    if args.resume is not None:
+        if args.manifest is not None or args.overrides or args.seed is not None:
+            raise ManifestError("--resume continues a run from its stored manifest; "
+                                "drop the manifest path, --set and --seed")
+        from experiments.train import resume_run
+
+        run = resume_run(args.resume, show_progress=not args.quiet)
+    else:
+        if args.manifest is None:
+            raise ManifestError("give a manifest path, or --resume RUN")
+        from experiments.train import start_run
+
+        manifest, _ = load_manifest(args.manifest, args.overrides, args.seed)
+        run = start_run(manifest, args.runs_dir, args.run_id, args.force, args.overrides,
+                        show_progress=not args.quiet)
+    print(f"run finished: {run}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

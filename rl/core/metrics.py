@@ -1,0 +1,149 @@
+"""Metric sinks: ``metrics.csv`` (one row per log step) and TensorBoard event files.
+
+Keys follow stable-baselines3's namespaces (``rollout/ep_rew_mean``, ``train/policy_loss``,
+``time/fps``, ``eval/mean_reward``); the x axis is always environment steps. On resume, rows
+logged after the restored checkpoint are dropped from the CSV and purged from TensorBoard, so a
+resumed run's logs equal an uninterrupted run's: nothing lost, nothing duplicated.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+__all__ = ["CsvSink", "MetricLogger", "TensorBoardSink", "WALL_CLOCK_KEYS"]
+
+WALL_CLOCK_KEYS = ("time/fps", "time/elapsed_s")
+"""Columns that depend on wall-clock time, excluded from reproducibility comparisons."""
+
+
+def _fmt(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return repr(float(value))
+
+
+class CsvSink:
+    """Appends rows of fixed columns to ``metrics.csv``; column set declared up front."""
+
+    def __init__(self, path: Path, columns: Sequence[str], resume_step: int | None = None):
+        self.path = Path(path)
+        self.columns = ["step", *[c for c in columns if c != "step"]]
+        if resume_step is not None and self.path.exists():
+            self._truncate_after(resume_step)
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        self._file = open(self.path, "a", newline="", encoding="utf-8")  # noqa: SIM115
+        self._writer = csv.writer(self._file)
+        if new:
+            self._writer.writerow(self.columns)
+            self._file.flush()
+
+    def _truncate_after(self, step: int) -> None:
+        """Keep the header and complete rows with ``step <= step``; rewrite atomically."""
+        text = self.path.read_text(encoding="utf-8")
+        lines = text.splitlines(keepends=True)
+        if not lines:
+            return
+        header = next(csv.reader([lines[0]]))
+        if header != self.columns:
+            raise ValueError(
+                f"{self.path}: columns {header} differ from this run's {self.columns}; "
+                "the run directory belongs to another configuration"
+            )
+        kept = [lines[0]]
+        for line in lines[1:]:
+            if not line.endswith("\n"):
+                break  # a row cut by a kill
+            row = next(csv.reader([line]))
+            if len(row) != len(header) or int(row[0]) > step:
+                break
+            kept.append(line)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            f.write("".join(kept))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+    def write(self, step: int, values: Mapping[str, float]) -> None:
+        """One row; unknown keys are an error (declare them in ``columns``)."""
+        unknown = set(values) - set(self.columns)
+        if unknown:
+            raise KeyError(f"metrics {sorted(unknown)} were not declared as CSV columns")
+        self._writer.writerow([str(int(step))] + [_fmt(values.get(c)) for c in self.columns[1:]])
+
+    def flush(self, durable: bool = False) -> None:
+        """Flush to the OS; with ``durable`` also fsync (done before every checkpoint)."""
+        self._file.flush()
+        if durable:
+            os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class TensorBoardSink:
+    """Scalars into TensorBoard event files, written with tensorboard's own writer (no torch)."""
+
+    def __init__(self, logdir: Path, purge_step: int | None = None):
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+        self._writer = EventFileWriter(str(logdir), max_queue_size=100, flush_secs=30)
+        if purge_step is not None:
+            from tensorboard.compat.proto.event_pb2 import Event, SessionLog
+
+            # TensorBoard discards events with step >= purge_step logged before this marker.
+            self._writer.add_event(
+                Event(step=purge_step, wall_time=time.time(), session_log=SessionLog(status=SessionLog.START))
+            )
+
+    def write(self, step: int, values: Mapping[str, float]) -> None:
+        from tensorboard.compat.proto.event_pb2 import Event
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        summary = Summary(
+            value=[
+                Summary.Value(tag=k, simple_value=float(v))
+                for k, v in values.items()
+                if v is not None and not math.isnan(float(v))
+            ]
+        )
+        self._writer.add_event(Event(step=int(step), wall_time=time.time(), summary=summary))
+
+    def flush(self, durable: bool = False) -> None:
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+class MetricLogger:
+    """Fans a row of metrics out to every sink."""
+
+    def __init__(self, sinks: Sequence[CsvSink | TensorBoardSink]):
+        self.sinks = list(sinks)
+
+    def write(self, step: int, values: Mapping[str, float]) -> None:
+        for sink in self.sinks:
+            sink.write(step, values)
+
+    def flush(self, durable: bool = False) -> None:
+        for sink in self.sinks:
+            sink.flush(durable)
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            sink.close()
+
+
+def read_csv_rows(path: Path) -> list[dict[str, str]]:
+    """Rows of a metrics CSV as dicts (complete rows only)."""
+    text = Path(path).read_text(encoding="utf-8")
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    return list(csv.DictReader(io.StringIO(text)))

@@ -1,0 +1,161 @@
+"""One storage for rollouts and replay: preallocated named arrays laid out ``[T, N, ...]``.
+
+Axis letters used in this module: T time rows (capacity), N parallel envs, K reward objectives,
+B a batch of flat indices into the ``T * N`` transitions.
+
+A rollout is a storage that is filled once and cleared (``clear``); a replay buffer is the same
+storage used as a ring (``add`` wraps around and ``full`` becomes true). Off-policy, offline and
+on-policy agents therefore read transitions through the same ``gather`` path, and samplers are
+separate objects that only produce indices (see :mod:`rl.core.samplers`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Field", "Storage", "StorageError"]
+
+
+class StorageError(ValueError):
+    """A field or shape does not match the storage layout."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One named per-transition array: its per-env shape and dtype."""
+
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+
+
+class Storage:
+    """Preallocated ``[capacity, num_envs, *shape]`` arrays with a write position.
+
+    Example:
+        >>> s = Storage({"obs": Field((4,)), "reward": Field((1,))}, capacity=8, num_envs=2)
+        >>> s.add(obs=np.zeros((2, 4), np.float32), reward=np.ones((2, 1), np.float32))
+        >>> s.size
+        1
+    """
+
+    def __init__(self, fields: Mapping[str, Field], capacity: int, num_envs: int):
+        if capacity < 1:
+            raise StorageError(f"capacity must be >= 1, got {capacity}")
+        if num_envs < 1:
+            raise StorageError(f"num_envs must be >= 1, got {num_envs}")
+        self.fields = dict(fields)
+        self.capacity = int(capacity)
+        self.num_envs = int(num_envs)
+        self.arrays: dict[str, np.ndarray] = {
+            name: np.zeros((self.capacity, self.num_envs, *f.shape), dtype=f.dtype)
+            for name, f in self.fields.items()
+        }
+        self._items = list(self.arrays.items())
+        self.pos = 0
+        self.full = False
+
+    @property
+    def size(self) -> int:
+        """Number of filled time rows."""
+        return self.capacity if self.full else self.pos
+
+    @property
+    def num_transitions(self) -> int:
+        """Number of filled transitions (rows x envs)."""
+        return self.size * self.num_envs
+
+    def clear(self) -> None:
+        """Forget the contents (arrays are kept and overwritten)."""
+        self.pos = 0
+        self.full = False
+
+    def add(self, **values: np.ndarray) -> None:
+        """Write one time row: every field, each shaped ``[N, *shape]``."""
+        pos = self.pos
+        arrays = self.arrays
+        try:
+            for name, value in values.items():
+                arrays[name][pos] = value
+        except KeyError as err:
+            raise StorageError(f"unknown storage field {err.args[0]!r}; fields are {sorted(arrays)}") from None
+        except ValueError as err:
+            raise StorageError(f"field {name!r}: {err}") from None
+        if len(values) != len(arrays):
+            missing = sorted(set(arrays) - set(values))
+            raise StorageError(f"add() is missing fields {missing}")
+        pos += 1
+        if pos == self.capacity:
+            pos = 0
+            self.full = True
+        self.pos = pos
+
+    def extend(self, values: Mapping[str, np.ndarray]) -> None:
+        """Write many time rows at once: each field shaped ``[R, N, *shape]`` (wraps around)."""
+        lengths = {len(v) for v in values.values()}
+        if len(lengths) != 1:
+            raise StorageError(f"extend() fields have different lengths {sorted(lengths)}")
+        if set(values) != set(self.arrays):
+            raise StorageError(f"extend() fields {sorted(values)} != storage fields {sorted(self.arrays)}")
+        rows = lengths.pop()
+        start = 0
+        while start < rows:
+            n = min(rows - start, self.capacity - self.pos)
+            for name, value in values.items():
+                self.arrays[name][self.pos : self.pos + n] = value[start : start + n]
+            start += n
+            self.pos += n
+            if self.pos == self.capacity:
+                self.pos = 0
+                self.full = True
+
+    def last_row(self) -> int:
+        """Index of the most recently written time row."""
+        if self.size == 0:
+            raise StorageError("storage is empty")
+        return (self.pos - 1) % self.capacity
+
+    def view(self, name: str) -> np.ndarray:
+        """The filled rows of ``name`` in storage order, ``[size, N, ...]`` (no copy)."""
+        return self.arrays[name][: self.size]
+
+    def flat(self, name: str) -> np.ndarray:
+        """The filled transitions of ``name`` flattened to ``[size * N, ...]`` (no copy)."""
+        a = self.arrays[name][: self.size]
+        return a.reshape(self.size * self.num_envs, *a.shape[2:])
+
+    def gather(self, flat_idx_b: np.ndarray, names: list[str] | None = None) -> dict[str, np.ndarray]:
+        """Transitions at flat indices ``t * N + n`` for the named fields (copies)."""
+        names = list(self.arrays) if names is None else names
+        return {name: self.flat(name)[flat_idx_b] for name in names}
+
+    def state(self) -> dict:
+        """JSON-serialisable position counters (arrays go separately, see :meth:`array_state`)."""
+        return {"pos": self.pos, "full": self.full, "capacity": self.capacity, "num_envs": self.num_envs}
+
+    def array_state(self) -> dict[str, np.ndarray]:
+        """The filled part of every field, for checkpoints (``[size, N, ...]`` each)."""
+        return {name: np.ascontiguousarray(self.view(name)) for name in self.arrays}
+
+    def load(self, state: Mapping, arrays: Mapping[str, np.ndarray]) -> None:
+        """Restore from :meth:`state` and :meth:`array_state` output; shapes must match exactly."""
+        if state["capacity"] != self.capacity or state["num_envs"] != self.num_envs:
+            raise StorageError(
+                f"checkpointed storage is {state['capacity']}x{state['num_envs']}, "
+                f"this run's is {self.capacity}x{self.num_envs}"
+            )
+        size = self.capacity if state["full"] else state["pos"]
+        for name, target in self.arrays.items():
+            if name not in arrays:
+                raise StorageError(f"checkpoint has no storage field {name!r}")
+            src = arrays[name]
+            if src.shape != (size, *target.shape[1:]) or src.dtype != target.dtype:
+                raise StorageError(
+                    f"storage field {name!r}: checkpoint has {src.dtype}{list(src.shape)}, "
+                    f"expected {target.dtype}{[size, *target.shape[1:]]}"
+                )
+            target[:size] = src
+        self.pos = int(state["pos"])
+        self.full = bool(state["full"])

@@ -1,0 +1,100 @@
+"""Storage and samplers: one code path for rollouts and replay."""
+
+import numpy as np
+import pytest
+
+from rl.core.samplers import MinibatchSampler, UniformSampler
+from rl.core.storage import Field, Storage, StorageError
+
+
+def _storage(capacity=4, n=2):
+    return Storage({"obs": Field((3,)), "reward": Field((2,)), "terminated": Field((), "bool")}, capacity, n)
+
+
+def _row(v, n=2):
+    return {"obs": np.full((n, 3), v, np.float32), "reward": np.full((n, 2), v, np.float32),
+            "terminated": np.zeros(n, bool)}
+
+
+def test_rollout_fill_and_flat_view_in_time_major_order():
+    s = _storage()
+    for t in range(4):
+        s.add(**_row(t))
+    assert s.size == 4 and s.full and s.pos == 0
+    flat = s.flat("obs")
+    assert flat.shape == (8, 3)
+    np.testing.assert_array_equal(flat[:, 0], [0, 0, 1, 1, 2, 2, 3, 3])
+    assert np.shares_memory(flat, s.arrays["obs"])
+    s.clear()
+    assert s.size == 0
+
+
+def test_ring_wraps_and_overwrites_oldest():
+    s = _storage(capacity=3)
+    for t in range(5):
+        s.add(**_row(t))
+    np.testing.assert_array_equal(s.view("obs")[:, 0, 0], [3, 4, 2])
+    assert s.last_row() == 1
+
+
+def test_extend_wraps_like_repeated_add():
+    a, b = _storage(capacity=3), _storage(capacity=3)
+    rows = [_row(t) for t in range(5)]
+    for r in rows:
+        a.add(**r)
+    b.extend({k: np.stack([r[k] for r in rows]) for k in rows[0]})
+    for k in a.arrays:
+        np.testing.assert_array_equal(a.arrays[k], b.arrays[k])
+    assert (a.pos, a.full) == (b.pos, b.full)
+
+
+def test_add_rejects_unknown_missing_and_misshaped_fields():
+    s = _storage()
+    with pytest.raises(StorageError, match="unknown storage field 'bogus'"):
+        s.add(**_row(0), bogus=np.zeros(2))
+    with pytest.raises(StorageError, match="missing"):
+        s.add(obs=np.zeros((2, 3)))
+    with pytest.raises(StorageError, match="field 'obs'"):
+        s.add(**{**_row(0), "obs": np.zeros((2, 4))})
+
+
+def test_state_round_trip_and_shape_mismatch():
+    s = _storage(capacity=3)
+    for t in range(4):
+        s.add(**_row(t))
+    t = _storage(capacity=3)
+    t.load(s.state(), s.array_state())
+    for k in s.arrays:
+        np.testing.assert_array_equal(s.arrays[k], t.arrays[k])
+    assert (t.pos, t.full) == (s.pos, s.full)
+    with pytest.raises(StorageError, match="checkpointed storage is 3x2"):
+        _storage(capacity=5).load(s.state(), s.array_state())
+
+
+def test_gather_returns_requested_transitions():
+    s = _storage()
+    for t in range(4):
+        s.add(**_row(t))
+    out = s.gather(np.array([0, 7]), ["obs"])
+    np.testing.assert_array_equal(out["obs"][:, 0], [0, 3])
+
+
+def test_minibatch_sampler_covers_every_transition_each_epoch():
+    sampler = MinibatchSampler(np.random.default_rng(0), batch_size=4, epochs=3)
+    epochs = list(sampler.epochs_of_batches(16))
+    assert len(epochs) == 3
+    for batches in epochs:
+        assert sorted(np.concatenate(batches).tolist()) == list(range(16))
+    assert not np.array_equal(epochs[0][0], epochs[1][0])
+
+
+def test_uniform_sampler_is_seeded_and_in_range():
+    s = _storage()
+    for t in range(3):
+        s.add(**_row(t))
+    a = UniformSampler(np.random.default_rng(1), 64).sample(s)
+    b = UniformSampler(np.random.default_rng(1), 64).sample(s)
+    np.testing.assert_array_equal(a, b)
+    assert a.min() >= 0 and a.max() < 6
+    with pytest.raises(ValueError, match="empty"):
+        UniformSampler(np.random.default_rng(1), 4).sample(_storage())
