@@ -79,7 +79,7 @@ def make_vector_env(
             wrappers=chain,
             **dict(kwargs or {}),
         )
-    except TypeError as err:
+    except (TypeError, ValueError) as err:
         raise EnvBuildError(f"env.kwargs or env.wrappers: {env_id} rejected an argument: {err}") from None
 
 

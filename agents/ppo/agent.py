@@ -96,8 +96,9 @@ class PPOAgent:
         action = torch.from_numpy(batch["action"])
         old_logp = torch.from_numpy(batch["logprob"])
         old_value = torch.from_numpy(batch["value"])
-        returns = torch.from_numpy(batch["returns"])
-        adv_bk = torch.from_numpy(batch["advantage"])
+        # Kernel outputs may be read-only views of JAX buffers; torch needs writable memory.
+        returns = torch.from_numpy(np.require(batch["returns"], requirements="W"))
+        adv_bk = torch.from_numpy(np.require(batch["advantage"], requirements="W"))
         adv = adv_bk.sum(-1)  # one objective for now; weights combine K objectives later
         valid = batch["valid"]
         weight = None if valid.all() else torch.from_numpy(valid.astype(np.float32))
