@@ -13,7 +13,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 
 __all__ = ["EnvBuildError", "check_env_id", "make_vector_env", "reward_dim_of", "resolve_wrapper"]
 
@@ -66,19 +66,24 @@ def make_vector_env(
     num_envs: int,
     kwargs: Mapping[str, Any] | None = None,
     wrappers: Sequence[tuple[str, Mapping[str, Any]]] = (),
+    sub_env_hook: Callable[[gym.Env, int], gym.Env] | None = None,
 ) -> VectorEnv:
-    """A ``SyncVectorEnv`` of ``num_envs`` copies with the wrapper chain, SAME_STEP autoreset."""
+    """A ``SyncVectorEnv`` of ``num_envs`` copies with the wrapper chain, SAME_STEP autoreset.
+
+    ``sub_env_hook(env, index)`` may wrap sub-env ``index`` further (e.g. a curriculum wrapper
+    that needs to know which sub-env asks for a task).
+    """
     check_env_id(env_id)
     chain = [partial(resolve_wrapper(name), **dict(wkw)) for name, wkw in wrappers]
+
+    def make_one(index: int) -> gym.Env:
+        env = gym.make(env_id, **dict(kwargs or {}))
+        for wrap in chain:
+            env = wrap(env)
+        return sub_env_hook(env, index) if sub_env_hook is not None else env
+
     try:
-        return gym.make_vec(
-            env_id,
-            num_envs=num_envs,
-            vectorization_mode="sync",
-            vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
-            wrappers=chain,
-            **dict(kwargs or {}),
-        )
+        return SyncVectorEnv([partial(make_one, i) for i in range(num_envs)], autoreset_mode=AutoresetMode.SAME_STEP)
     except (TypeError, ValueError) as err:
         raise EnvBuildError(f"env.kwargs or env.wrappers: {env_id} rejected an argument: {err}") from None
 

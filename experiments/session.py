@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from envs.checks import ContractCheck
 
 from agents.registry import build_agent
+from envs.checks import ContractCheck
 from envs.make import make_vector_env, reward_dim_of
 from experiments.evaluation import EvalResult, run_episodes
+from experiments.extensions import Extension, build_extensions
 from experiments.manifest import Manifest
 from experiments.run_dir import append_event, write_json_atomic
 from rl.core import checkpoint as ckpt
@@ -51,10 +52,17 @@ class Counters:
     episodes: int = 0
 
 
-def build_envs(manifest: Manifest, num_envs: int):
-    """The manifest's vector env with its wrapper chain and run-time contract checks."""
+def build_envs(manifest: Manifest, num_envs: int, extensions: list[Extension] = ()):
+    """The manifest's vector env with its wrapper chain, extension wrappers and contract checks."""
     spec = manifest.env
-    envs = make_vector_env(spec.id, num_envs, spec.kwargs, [(w.name, w.kwargs) for w in spec.wrappers])
+
+    def hook(env, index):
+        for ext in extensions:
+            env = ext.wrap_env(env, index)
+        return env
+
+    envs = make_vector_env(spec.id, num_envs, spec.kwargs, [(w.name, w.kwargs) for w in spec.wrappers],
+                           sub_env_hook=hook if extensions else None)
     return ContractCheck(envs, mode=spec.checks)
 
 
@@ -70,7 +78,8 @@ class Session:
         self.run_dir = run_dir
         self.console = console
         self.plan = SeedPlan(manifest.seed)
-        self.envs = build_envs(manifest, manifest.env.num_envs)
+        self.extensions = build_extensions(manifest, self.plan)
+        self.envs = build_envs(manifest, manifest.env.num_envs, self.extensions)
         self.eval_envs = None
         self.reward_dim = reward_dim_of(self.envs)
         self.agent = build_agent(manifest.agent, self.envs.single_observation_space,
@@ -83,7 +92,8 @@ class Session:
         if resume:
             self.restored = self._restore()
         resume_step = self.restored.step if self.restored else None
-        columns = ROLLOUT_KEYS + extra_columns + EVAL_KEYS
+        ext_columns = [c for ext in self.extensions for c in ext.columns]
+        columns = ROLLOUT_KEYS + extra_columns + ext_columns + EVAL_KEYS
         self.logger = MetricLogger([
             CsvSink(run_dir / "metrics.csv", columns, resume_step=resume_step if resume else None),
             TensorBoardSink(run_dir / "tb", purge_step=None if resume_step is None else resume_step + 1),
@@ -108,6 +118,8 @@ class Session:
         """Fold a finished training episode into the recent-episode window."""
         self.counters.episodes += 1
         self.window.append((float(ep.ret_k.sum()), ep.length, ep.info.get("is_success")))
+        for ext in self.extensions:
+            ext.on_episode(ep)
 
     def rollout_metrics(self) -> dict[str, float]:
         """SB3's ``rollout/`` and ``time/`` keys for the current row."""
@@ -121,6 +133,8 @@ class Session:
             succ = [w[2] for w in self.window if w[2] is not None]
             if succ:
                 out["rollout/success_rate"] = float(np.mean(succ))
+        for ext in self.extensions:
+            out.update(ext.metrics())
         elapsed = time.perf_counter() - self._t0
         out["time/elapsed_s"] = elapsed
         out["time/fps"] = (self.counters.env_steps - self._steps0) / max(elapsed, 1e-9)
@@ -172,7 +186,7 @@ class Session:
             "agent": agent_json,
             "loop": loop_state,
             "window": [list(w) for w in self.window],
-            "next_eval": self.next_eval,
+            "extensions": {ext.name: ext.state() for ext in self.extensions},
         }
         self.logger.flush(durable=True)
         path = ckpt.save_checkpoint(self.ckpt_root, self.counters.env_steps, weights=arrays, state=state,
@@ -195,6 +209,11 @@ class Session:
         self.agent.load_state(found.weights, st["agent"])
         self.counters = Counters(**st["counters"])
         self.window.extend(tuple(w) for w in st["window"])
+        for ext in self.extensions:
+            if ext.name not in st.get("extensions", {}):
+                raise ckpt.CheckpointError(f"{found.path}: has no state for {ext.name!r}; it was written by another "
+                                           "configuration")
+            ext.load(st["extensions"][ext.name])
         append_event(self.run_dir, {"event": "resume", "step": found.step,
                                     "skipped": [[str(p), r] for p, r in skipped]})
         self._say(f"resuming from {found.path.name} (env step {found.step})")

@@ -6,7 +6,6 @@ Axis letters: T rollout rows, N envs, K reward objectives.
 from __future__ import annotations
 
 from rl.core.advantages import gae
-
 from rl.core.samplers import MinibatchSampler
 from rl.core.seeding import generator_state, restore_generator
 from rl.core.storage import Field, Storage
