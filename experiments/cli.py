@@ -60,9 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _dispatch(args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         print("rl: interrupted; the last checkpoint is kept, continue with 'rl train --resume RUN'", file=sys.stderr)
-        return 130
+        return getattr(err, "exit_code", 130)
     except Exception as err:  # user mistakes become one line; anything else is a bug with a traceback
         if _is_user_error(err):
             print(f"rl: error: {err}", file=sys.stderr)

@@ -24,6 +24,7 @@ def preflight(manifest: Manifest) -> None:
     """Build the env and agent once, so space/algorithm mismatches fail before anything is written."""
     from agents.registry import build_agent
     from envs.make import make_vector_env, reward_dim_of
+    from experiments.loops.offpolicy import validate_off_policy
 
     envs = make_vector_env(manifest.env.id, 1, manifest.env.kwargs,
                            [(w.name, w.kwargs) for w in manifest.env.wrappers])
@@ -32,6 +33,7 @@ def preflight(manifest: Manifest) -> None:
                     reward_dim_of(envs), 0)
     finally:
         envs.close()
+    validate_off_policy(manifest)
 
 
 def start_run(manifest: Manifest, runs_dir: Path, run_id: str | None = None, force: bool = False,
@@ -59,7 +61,7 @@ def resume_run(run_dir: Path, show_progress: bool = True) -> Path:
 
 
 def _train(manifest: Manifest, run_dir: Path, resume: bool, show_progress: bool) -> None:
-    from experiments.loops.onpolicy import run_on_policy
+    from agents.registry import agent_class
     from experiments.progress import TrainingProgress
     from experiments.session import Session
 
@@ -69,7 +71,11 @@ def _train(manifest: Manifest, run_dir: Path, resume: bool, show_progress: bool)
                           console=progress.console)
         try:
             progress(session, {})
-            run_on_policy(session, progress)
+            if agent_class(manifest.agent.algo).on_policy:
+                from experiments.loops.onpolicy import run_on_policy as run_loop
+            else:
+                from experiments.loops.offpolicy import run_off_policy as run_loop
+            run_loop(session, progress)
             append_event(run_dir, {"event": "finished", "step": session.counters.env_steps})
         except KeyboardInterrupt:
             append_event(run_dir, {"event": "interrupted", "step": session.counters.env_steps})
@@ -85,5 +91,11 @@ def _agent_columns(manifest: Manifest) -> list[str]:
     return list(agent_class(manifest.agent.algo).metric_keys)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: stop like Ctrl-C, but exit with 143 (128 + SIGTERM) as shells expect."""
+
+    exit_code = 128 + signal.SIGTERM
+
+
 def _raise_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+    raise Terminated

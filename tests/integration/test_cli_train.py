@@ -164,3 +164,25 @@ def test_resume_skips_a_corrupted_newest_checkpoint(reference, tmp_path):
     assert "skipping checkpoint" in res.stderr and newest.name in res.stderr
     assert _metrics(copy) == _metrics(reference)
     assert _same_weights(_weights(copy), _weights(reference))
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_sigterm_and_ctrl_c_stop_cleanly_and_resume_exactly(long_reference, runs, sig, code):
+    proc = subprocess.Popen([sys.executable, "-m", "experiments.cli", "train", CARTPOLE, "--runs-dir", str(runs),
+                             "--run-id", "stopped", "--quiet", *TINY, *KILL_BUDGET],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    run = runs / "cartpole-ppo" / "stopped"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list((run / "checkpoints").glob("step-*")):
+        time.sleep(0.005)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before the signal arrived")
+    assert proc.returncode == code, err
+    assert "Traceback" not in err and "--resume" in err
+    events = [json.loads(line)["event"] for line in (run / "events.jsonl").read_text().splitlines()]
+    assert events[-1] == "interrupted"
+    assert rl("train", "--resume", str(run), "--quiet").returncode == 0
+    assert _metrics(run) == _metrics(long_reference)
+    assert _same_weights(_weights(run), _weights(long_reference))
