@@ -5,14 +5,25 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from agents.dqn.config import DQNConfig
+from agents.mo_dqn.config import MODQNConfig
 from agents.ppo.config import PPOConfig
+from agents.sac.config import SACConfig
+from agents.td3.config import TD3Config
 
 __all__ = ["AGENT_CONFIGS", "build_agent"]
 
-AGENT_CONFIGS: dict[str, type] = {"ppo": PPOConfig}
+AGENT_CONFIGS: dict[str, type] = {"ppo": PPOConfig, "sac": SACConfig, "td3": TD3Config, "dqn": DQNConfig,
+                                  "mo_dqn": MODQNConfig}
 """Every registered algorithm's config model, keyed by its ``algo`` name."""
 
-_AGENT_CLASSES = {"ppo": "agents.ppo.agent:PPOAgent"}
+_AGENT_CLASSES = {
+    "ppo": "agents.ppo.agent:PPOAgent",
+    "sac": "agents.sac.agent:SACAgent",
+    "td3": "agents.td3.agent:TD3Agent",
+    "dqn": "agents.dqn.agent:DQNAgent",
+    "mo_dqn": "agents.mo_dqn.agent:MODQNAgent",
+}
 
 
 def agent_class(algo: str) -> type:
