@@ -41,15 +41,19 @@ def ppo_loss(
         policy_loss = -surrogate.mean()
         value_loss = value_err.mean()
         entropy = entropy_b.mean()
-        clip_frac = ((ratio - 1.0).abs() > clip).float().mean()
-        approx_kl = ((ratio - 1.0) - log_ratio).mean()
     else:
         denom = weight_b.sum().clamp(min=1.0)
         policy_loss = -(surrogate * weight_b).sum() / denom
         value_loss = (value_err * weight_b).sum() / denom
         entropy = (entropy_b * weight_b).sum() / denom
-        clip_frac = (((ratio - 1.0).abs() > clip).float() * weight_b).sum() / denom
-        approx_kl = (((ratio - 1.0) - log_ratio) * weight_b).sum() / denom
+    with torch.no_grad():  # diagnostics only: keep them out of the autograd graph
+        ratio_d, log_ratio_d = ratio.detach(), log_ratio.detach()
+        clipped = ((ratio_d - 1.0).abs() > clip).float()
+        kl = (ratio_d - 1.0) - log_ratio_d
+        if weight_b is None:
+            clip_frac, approx_kl = clipped.mean(), kl.mean()
+        else:
+            clip_frac, approx_kl = (clipped * weight_b).sum() / denom, (kl * weight_b).sum() / denom
     loss = policy_loss + vf_coef * value_loss - ent_coef * entropy
     stats = {
         "train/policy_gradient_loss": policy_loss.detach(),

@@ -53,7 +53,8 @@ def run_on_policy(session, progress) -> None:
         batch = {k: storage.flat(k) for k in ("obs", "action", "logprob", "value", "valid")}
         batch["advantage"] = adv.reshape(rows, -1)
         batch["returns"] = ret.reshape(rows, -1)
-        progress_frac = session.counters.env_steps / total
+        # progress counts this rollout's steps, as SB3's schedules do
+        progress_frac = min((session.counters.env_steps + rows) / total, 1.0)
         train_metrics = agent.update(batch, sampler.epochs_of_batches(rows), progress_frac)
         session.counters.env_steps += rows
         session.counters.iterations += 1
