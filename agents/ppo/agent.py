@@ -14,6 +14,7 @@ from gymnasium import spaces
 from agents.base import AgentError
 from agents.common.config import schedule_value
 from agents.common.normalization import RunningMeanStd
+from agents.common.optim import clip_grad_norm, zero_grad
 from agents.common.torch_state import (
     generator_arrays,
     load_generator_arrays,
@@ -48,6 +49,9 @@ class PPOAgent:
             discrete, act_dim = False, int(action_space.shape[0])
         else:
             raise AgentError(f"agent.algo=ppo supports Discrete or flat Box actions, got {action_space}")
+        if config.weights_from_obs and obs_space.shape[0] <= reward_dim:
+            raise AgentError(f"agent.weights_from_obs: the observation ({obs_space.shape[0]} entries) must end with "
+                             f"the K={reward_dim} weights; add the WeightConditionedObservation wrapper")
         self.config = config
         self.discrete = discrete
         self.reward_dim = reward_dim
@@ -60,10 +64,22 @@ class PPOAgent:
                                    config.activation, config.ortho_init, config.log_std_init)
         self.gen = torch.Generator().manual_seed(seed + 1)
         params = [p for p in self.net.parameters() if p.requires_grad]
+        self._params = params
         # fused Adam: one kernel for all parameters instead of a Python loop over them
         self.optimizer = torch.optim.Adam(params, lr=schedule_value(config.learning_rate, 0.0), eps=1e-5, fused=True)
         self.obs_rms = RunningMeanStd((self.obs_dim,)) if config.normalize_obs else None
         self.updates = 0
+        self._adv_weights = self._advantage_weights(config, reward_dim)
+
+    @staticmethod
+    def _advantage_weights(config: PPOConfig, reward_dim: int) -> torch.Tensor | None:
+        """Fixed ``[K]`` weights combining per-objective advantages (None: from obs, or a plain sum)."""
+        if config.weights_from_obs or config.objective_weights is None:
+            return None
+        if len(config.objective_weights) != reward_dim:
+            raise AgentError(f"agent.objective_weights: {len(config.objective_weights)} weights for an env with "
+                             f"K={reward_dim} objectives")
+        return torch.tensor(config.objective_weights, dtype=torch.float32)
 
     def _obs(self, obs: np.ndarray) -> torch.Tensor:
         if self.obs_rms is not None:
@@ -100,28 +116,39 @@ class PPOAgent:
         # Kernel outputs may be read-only views of JAX buffers; torch needs writable memory.
         returns = torch.from_numpy(np.require(batch["returns"], requirements="W"))
         adv_bk = torch.from_numpy(np.require(batch["advantage"], requirements="W"))
-        adv = adv_bk.sum(-1)  # one objective for now; weights combine K objectives later
+        if cfg.weights_from_obs:
+            # Weight-conditioned PPO: each transition's own weights, the last K raw obs entries.
+            adv = (adv_bk * torch.from_numpy(np.ascontiguousarray(batch["obs"][:, -self.reward_dim:]))).sum(-1)
+        elif self._adv_weights is not None:
+            adv = adv_bk @ self._adv_weights
+        else:
+            adv = adv_bk.sum(-1)
         valid = batch["valid"]
         weight = None if valid.all() else torch.from_numpy(valid.astype(np.float32))
         stats_sum: dict[str, torch.Tensor] = {}
         n_mb = 0
         stop = False
+        rows = len(batch["obs"])
         for epoch_batches in minibatches:
             for idx in epoch_batches:
-                i = torch.from_numpy(idx)
-                logp, entropy, value = self.net.evaluate(obs[i], action[i])
-                a = adv[i]
+                if len(idx) == rows:  # one minibatch is the whole rollout: no gather needed
+                    mb = (obs, action, adv, old_logp, old_value, returns, weight)
+                else:
+                    i = torch.from_numpy(idx)
+                    mb = (obs[i], action[i], adv[i], old_logp[i], old_value[i], returns[i],
+                          None if weight is None else weight[i])
+                mb_obs, mb_action, a, mb_old_logp, mb_old_value, mb_returns, mb_weight = mb
+                logp, entropy, value = self.net.evaluate(mb_obs, mb_action)
                 if cfg.normalize_advantage and len(idx) > 1:
                     a = (a - a.mean()) / (a.std() + 1e-8)
-                loss, stats = ppo_loss(logp, old_logp[i], a, value, old_value[i], returns[i], entropy,
-                                       None if weight is None else weight[i], clip, cfg.clip_range_vf,
-                                       cfg.vf_coef, cfg.ent_coef)
+                loss, stats = ppo_loss(logp, mb_old_logp, a, value, mb_old_value, mb_returns, entropy,
+                                       mb_weight, clip, cfg.clip_range_vf, cfg.vf_coef, cfg.ent_coef)
                 if cfg.target_kl is not None and stats["train/approx_kl"] > 1.5 * cfg.target_kl:
                     stop = True
                     break
-                self.optimizer.zero_grad(set_to_none=True)
+                zero_grad(self._params)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.max_grad_norm)
+                clip_grad_norm(self._params, cfg.max_grad_norm)
                 self.optimizer.step()
                 for k, v in stats.items():
                     stats_sum[k] = stats_sum[k] + v if k in stats_sum else v

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from agents.common.config import ScheduleSpec, StrictModel
 
@@ -51,3 +51,16 @@ class PPOConfig(StrictModel):
     """Initial log standard deviation of the Gaussian policy (continuous actions)."""
     normalize_obs: bool = False
     """Normalise observations with running statistics (saved in checkpoints)."""
+    objective_weights: list[float] | None = None
+    """Multi-objective envs: fixed weights combining the K per-objective GAE advantages into one
+    (``A = Σ_k w_k A_k``); None sums them (equal weights). Ignored with ``weights_from_obs``."""
+    weights_from_obs: bool = False
+    """Weight-conditioned PPO: each transition's advantage weights are the last K entries of its
+    observation, as `envs.mo.WeightConditionedObservation` appends them."""
+
+    @field_validator("objective_weights")
+    @classmethod
+    def _weights(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and (any(w < 0 for w in v) or not any(w > 0 for w in v)):
+            raise ValueError(f"objective weights must be >= 0 with at least one > 0, got {v}")
+        return v

@@ -1,0 +1,27 @@
+"""Weight-conditioned multi-objective DQN hyperparameters: DQN's (`agents.dqn.config`) plus the target rule."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from agents.dqn.config import DQNConfig
+
+__all__ = ["MODQNConfig"]
+
+
+class MODQNConfig(DQNConfig):
+    """Envelope Q-learning (Yang et al. 2019): one Q output per objective, conditioned on the weights
+    that `envs.mo.WeightConditionedObservation` appends to the observation."""
+
+    algo: Literal["mo_dqn"] = "mo_dqn"  # type: ignore[assignment]
+    target: Literal["envelope", "conditioned"] = "envelope"
+    """``envelope``: the next vector value is the one of the (action, weight) pair, over the sampled
+    weights, that is best for the transition's weight (Yang et al. 2019); ``conditioned``: the best
+    action for the transition's own weight only (Abels et al. 2019)."""
+    num_weight_samples: int = Field(8, ge=1, le=256)
+    """Weights each sampled transition is trained under: its own plus this many − 1 drawn uniformly
+    from the simplex (hindsight relabelling); also the set the envelope maximises over."""
+    utility_loss_coef: float = Field(0.5, ge=0.0, le=1.0)
+    """λ in ``(1 − λ) · vector loss + λ · utility loss`` (Yang et al.'s L_A and L_B, both Huber)."""

@@ -1,0 +1,50 @@
+"""Deep Sea Treasure acceptance: weight-conditioned envelope DQN recovers the true front's convex hull.
+
+Trains ``experiments/manifests/dst_dqn.yaml`` for each seed, sweeps the manifest's 101 weights with
+the final policy and prints, per seed, which of the 9 strict convex-hull points of the true front it
+reaches, with HV, EU, IGD and the wall time. Run by hand (minutes):
+
+    python benchmarks/mo_dst.py --seeds 0 1 2 [--runs-dir /tmp/mo_dst] [--set train.total_steps=60000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from experiments.manifest import load_manifest
+from experiments.mo import evaluate_pareto
+from experiments.train import start_run
+
+MANIFEST = Path(__file__).resolve().parents[1] / "experiments" / "manifests" / "dst_dqn.yaml"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--runs-dir", type=Path, default=Path("/tmp/mo_dst"))
+    p.add_argument("--set", dest="overrides", action="append", default=[])
+    args = p.parse_args()
+    rows = []
+    for seed in args.seeds:
+        manifest, _ = load_manifest(MANIFEST, args.overrides, seed)
+        t0 = time.perf_counter()
+        run = start_run(manifest, args.runs_dir, f"s{seed}", force=True, overrides=args.overrides,
+                        show_progress=False)
+        wall = time.perf_counter() - t0
+        res = evaluate_pareto(run)
+        found = sum(res["hull_recovered"])
+        rows.append((seed, found, len(res["hull_recovered"]), res["hypervolume"], res["true_hypervolume"],
+                     res["expected_utility"], res["igd"], wall))
+        missing = [h for h, ok in zip(res["hull_points"], res["hull_recovered"], strict=True) if not ok]
+        print(f"seed {seed}: hull points {found}/{len(res['hull_recovered'])}, missing {missing}, "
+              f"front {res['front']}", flush=True)
+    print(f"{'seed':>4} {'hull':>6} {'HV':>8} {'true HV':>8} {'EU':>7} {'IGD':>7} {'train s':>8}")
+    for seed, found, n, hv, thv, eu, igd, wall in rows:
+        print(f"{seed:>4} {found:>3}/{n:<2} {hv:>8.2f} {thv:>8.2f} {eu:>7.3f} {igd:>7.3f} {wall:>8.1f}")
+    print(f"all hull points in {sum(r[1] == r[2] for r in rows)}/{len(rows)} seeds")
+
+
+if __name__ == "__main__":
+    main()

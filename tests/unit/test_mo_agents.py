@@ -1,0 +1,98 @@
+"""Multi-objective agents: mo_dqn's vector targets against a plain loop, its update and state,
+and PPO's objective weighting.
+
+Axis letters: B batch, M weights per transition, A actions, K objectives.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+
+from agents.base import AgentError
+from agents.mo_dqn.agent import MODQNAgent
+from agents.mo_dqn.config import MODQNConfig
+from agents.mo_dqn.loss import vector_target
+from agents.ppo.agent import PPOAgent
+from agents.ppo.config import PPOConfig
+
+OBS = spaces.Box(np.array([0, 0, 0, 0], np.float32), np.array([11, 11, 1, 1], np.float32))
+
+
+def test_envelope_and_conditioned_targets_match_a_loop():
+    g = torch.Generator().manual_seed(0)
+    b, m, a, k = 3, 4, 5, 2
+    r = torch.randn(b, k, generator=g)
+    term = torch.tensor([0.0, 1.0, 0.0])
+    w = torch.rand(b, m, k, generator=g)
+    q_t, q_s = torch.randn(b, m, a, k, generator=g), torch.randn(b, m, a, k, generator=g)
+    env = vector_target(r, term, 0.9, w, q_t, q_s, envelope=True)
+    cond = vector_target(r, term, 0.9, w, q_t, q_s, envelope=False)
+    for i in range(b):
+        for j in range(m):
+            u = {(n, c): float(w[i, j] @ q_s[i, n, c]) for n in range(m) for c in range(a)}
+            n, c = max(u, key=u.get)
+            expected = r[i] + 0.9 * (1 - term[i]) * q_t[i, n, c]
+            torch.testing.assert_close(env[i, j], expected)
+            c = int(torch.argmax(q_s[i, j] @ w[i, j]))
+            torch.testing.assert_close(cond[i, j], r[i] + 0.9 * (1 - term[i]) * q_t[i, j, c])
+
+
+def batch(rng, b=16):
+    obs = np.concatenate([rng.integers(0, 11, (b, 2)), rng.dirichlet([1, 1], b)], 1).astype(np.float32)
+    return {"obs": obs, "next_obs": obs.copy(), "action": rng.integers(0, 4, b), "reward": rng.normal(size=(b, 2))
+            .astype(np.float32), "terminated": rng.random(b) < 0.2, "truncated": np.zeros(b, bool)}
+
+
+def test_mo_dqn_updates_and_round_trips_its_state():
+    cfg = MODQNConfig(net_arch=[16], num_weight_samples=3)
+    agent = MODQNAgent(cfg, OBS, spaces.Discrete(4), 2, seed=0)
+    rng = np.random.default_rng(0)
+    metrics = agent.update(batch(rng))
+    assert all(np.isfinite(v) for v in metrics.values())
+    arrays, json_state = agent.state()
+    other = MODQNAgent(cfg, OBS, spaces.Discrete(4), 2, seed=1)
+    other.load_state(arrays, json_state)
+    b = batch(rng)
+    assert agent.update(b) == other.update(b)
+    obs = b["obs"][:4]
+    assert agent.act(obs, deterministic=True)[0].tolist() == other.act(obs, deterministic=True)[0].tolist()
+
+
+def test_mo_dqn_needs_weights_in_the_observation():
+    with pytest.raises(AgentError, match="WeightConditionedObservation"):
+        MODQNAgent(MODQNConfig(), spaces.Box(0, 11, (2,), np.float32), spaces.Discrete(4), 2, seed=0)
+    with pytest.raises(AgentError, match="K >= 2"):
+        MODQNAgent(MODQNConfig(), OBS, spaces.Discrete(4), 1, seed=0)
+
+
+def ppo_batch(rng, obs):
+    b = len(obs)
+    return {"obs": obs, "action": rng.integers(0, 2, b), "logprob": np.full(b, -0.69, np.float32),
+            "value": np.zeros((b, 2), np.float32), "advantage": rng.normal(size=(b, 2)).astype(np.float32),
+            "returns": rng.normal(size=(b, 2)).astype(np.float32), "valid": np.ones(b, bool)}
+
+
+def test_ppo_objective_weights_pick_one_objective():
+    rng = np.random.default_rng(0)
+    obs = np.concatenate([rng.uniform(0, 1, (32, 2)), np.tile([1.0, 0.0], (32, 1))], 1).astype(np.float32)
+    data = ppo_batch(rng, obs)
+    only_first = dict(data, advantage=np.stack([data["advantage"][:, 0], np.zeros(32, np.float32)], 1))
+    runs = []
+    for cfg, b in [(PPOConfig(objective_weights=[1.0, 0.0], n_epochs=1), data),
+                   (PPOConfig(n_epochs=1), only_first),
+                   (PPOConfig(weights_from_obs=True, n_epochs=1), data)]:
+        agent = PPOAgent(cfg, OBS, spaces.Discrete(2), 2, seed=0)
+        runs.append(agent.update(b, [[np.arange(32)]], 0.0)["train/policy_gradient_loss"])
+    assert runs[0] == pytest.approx(runs[1]) and runs[0] == pytest.approx(runs[2])
+
+
+def test_ppo_objective_weights_bad_input():
+    with pytest.raises(AgentError, match="agent.objective_weights: 3 weights for an env with K=2"):
+        PPOAgent(PPOConfig(objective_weights=[1.0, 1.0, 1.0]), OBS, spaces.Discrete(2), 2, seed=0)
+    with pytest.raises(ValueError, match="objective weights must be >= 0"):
+        PPOConfig(objective_weights=[1.0, -1.0])
+    with pytest.raises(ValueError, match="objective weights must be >= 0"):
+        PPOConfig(objective_weights=[0.0, 0.0])
