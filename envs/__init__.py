@@ -7,3 +7,6 @@ Only gymnasium and numpy are imported here. Importing ``envs`` registers the fix
 from envs.testing import register_testing_envs
 
 register_testing_envs()
+
+import envs.curriculum  # noqa: E402,F401  (registers rlsuite/TaskCartPole-v0, PointGoal-v0, GridMaze-v0, StumpWalker-v0)
+import envs.mo  # noqa: E402,F401  (registers the multi-objective wrappers with envs.make)

@@ -17,6 +17,13 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 
 __all__ = ["EnvBuildError", "check_env_id", "make_vector_env", "reward_dim_of", "resolve_wrapper"]
 
+MO_GYMNASIUM_IDS = frozenset({
+    "breakable-bottles-v0", "deep-sea-treasure-v0", "deep-sea-treasure-concave-v0", "deep-sea-treasure-mirrored-v0",
+    "fishwood-v0", "four-room-v0", "fruit-tree-v0", "minecart-v0", "minecart-deterministic-v0", "minecart-rgb-v0",
+    "resource-gathering-v0", "water-reservoir-v0",
+})
+"""MO-Gymnasium ids without the ``mo-`` prefix (they register when ``mo_gymnasium`` is imported)."""
+
 _EXTRA_WRAPPERS: dict[str, Callable[..., gym.Env]] = {}
 
 
@@ -41,7 +48,7 @@ def check_env_id(env_id: str) -> None:
 
 def _import_optional_env_packages(env_id: str) -> None:
     # Multi-objective envs register on import of mo_gymnasium; only import it when asked for.
-    if env_id.startswith("mo-") or env_id in ("deep-sea-treasure-v0", "fruit-tree-v0"):
+    if env_id.startswith("mo-") or env_id in MO_GYMNASIUM_IDS:
         try:
             import mo_gymnasium  # noqa: F401
         except ImportError:
@@ -83,9 +90,15 @@ def make_vector_env(
         return sub_env_hook(env, index) if sub_env_hook is not None else env
 
     try:
-        return SyncVectorEnv([partial(make_one, i) for i in range(num_envs)], autoreset_mode=AutoresetMode.SAME_STEP)
+        vec = SyncVectorEnv([partial(make_one, i) for i in range(num_envs)], autoreset_mode=AutoresetMode.SAME_STEP)
     except (TypeError, ValueError) as err:
         raise EnvBuildError(f"env.kwargs or env.wrappers: {env_id} rejected an argument: {err}") from None
+    k = reward_dim_of(vec)
+    if k > 1:
+        # SyncVectorEnv stores rewards in an [N] array; vector rewards need [N, K] (MO-Gymnasium's
+        # MOSyncVectorEnv makes the same swap but supports only NEXT_STEP autoreset).
+        vec._rewards = np.zeros((num_envs, k), np.float64)
+    return vec
 
 
 def reward_dim_of(envs: VectorEnv) -> int:
@@ -93,7 +106,8 @@ def reward_dim_of(envs: VectorEnv) -> int:
     space = getattr(envs.unwrapped, "reward_space", None)
     if space is None:
         try:
-            space = envs.get_attr("reward_space")[0]
+            # The base vector env: vector wrappers (e.g. envs.checks.ContractCheck) have no get_attr.
+            space = envs.unwrapped.get_attr("reward_space")[0]
         except AttributeError:
             space = None
     if space is None:

@@ -39,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--checkpoint", type=int, metavar="STEP", help="use checkpoint STEP instead of final/")
     e.add_argument("--stochastic", action="store_true", help="sample actions instead of acting greedily")
     e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.add_argument("--tasks", action="store_true", help="curriculum: evaluate over the held-out task grid")
+    e.add_argument("--pareto", action="store_true", help="multi-objective: sweep weights, report the front, HV, EU")
+    e.add_argument("--points", type=int, help="--pareto: number of weights (grid or sampled)")
+    e.add_argument("--sweep", choices=["grid", "sampled"], help="--pareto: how weights are chosen")
+    e.add_argument("--episodes-per-weight", type=int, help="--pareto: episodes per weight")
 
     pl = sub.add_parser("plot", help="learning curves across seeds (IQM or mean, 95%% bootstrap CI)")
     pl.add_argument("paths", nargs="+", type=Path, metavar="RUN_OR_GROUP")
@@ -46,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--statistic", choices=["iqm", "mean"], default="iqm")
     pl.add_argument("--out", type=Path, default=Path("curves.png"), help=".png or .svg")
     pl.add_argument("--allow-mixed", action="store_true", help="merge runs whose manifests differ")
+    pl.add_argument("--pareto", action="store_true", help="multi-objective: draw each run's Pareto front")
+    pl.add_argument("--checkpoint", type=int, metavar="STEP", help="--pareto: use checkpoint STEP, not final/")
 
     r = sub.add_parser("reproduce", help="rerun a run from its stored manifest and compare")
     r.add_argument("run", type=Path)
@@ -53,6 +60,42 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check-env", help="run gymnasium's env checker; fail on any warning")
     c.add_argument("env_id")
+
+    sw = sub.add_parser("sweep", help="many runs from one manifest: seeds x grid, on a local pool or Ray")
+    sw.add_argument("manifest", type=Path, help="YAML manifest")
+    sw.add_argument("--seeds", required=True, help="seeds, e.g. 0-9 or 0-4,10 (inclusive ranges)")
+    sw.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                    help="a manifest field and its values, e.g. agent.learning_rate=1e-3,3e-4 (repeatable)")
+    sw.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a manifest field in every run (repeatable)")
+    sw.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where runs go (default: runs/)")
+    sw.add_argument("--jobs", type=int, help="local processes (default: cores / manifest threads)")
+    sw.add_argument("--backend", choices=["local", "ray"], default="local")
+    sw.add_argument("--address", help="Ray cluster: auto or HOST:PORT (default: start a local Ray instance)")
+    sw.add_argument("--max-retries", type=int, default=3, help="Ray: retries of a run whose worker died")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    rp = sub.add_parser("report", help="markdown report: IQM and 95%% CI per group, curves, performance profiles")
+    rp.add_argument("paths", nargs="+", type=Path, metavar="GROUP", help="group directories (runs/<name>) or runs")
+    rp.add_argument("--out", type=Path, default=Path("report.md"), help="the report (.md); PNGs are written beside it")
+    rp.add_argument("--metric", dest="metrics", action="append", metavar="M",
+                    help="metric column (repeatable; default: eval/mean_reward, rollout/ep_rew_mean and "
+                         "extension metrics the runs have)")
+    rp.add_argument("--allow-mixed", action="store_true", help="merge runs whose manifests differ")
+    rp.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+
+    tu = sub.add_parser("tune", help="hyperparameter search with Optuna (pip install 'rlsuite[optuna]')")
+    tu.add_argument("manifest", type=Path, help="YAML manifest")
+    tu.add_argument("--space", type=Path, required=True, help="search space YAML: field: {low, high, log} or {choices}")
+    tu.add_argument("--trials", type=int, required=True)
+    tu.add_argument("--seeds-per-trial", type=int, default=1)
+    tu.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a manifest field in every trial (repeatable)")
+    tu.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where trial runs go (default: runs/)")
+    tu.add_argument("--jobs", type=int, help="local processes per trial (default: cores / manifest threads)")
+    tu.add_argument("--out", type=Path, help="best manifest (default: <name>-best.yaml in the runs dir)")
+    tu.add_argument("--study-seed", type=int, default=0, help="seed of Optuna's sampler (default: 0)")
+    tu.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
@@ -75,13 +118,33 @@ def main(argv: list[str] | None = None) -> int:
 
 def _is_user_error(err: Exception) -> bool:
     names = {"ManifestError", "RunDirError", "EnvBuildError", "AgentError", "CheckpointError",
-             "EnvContractError", "PlotError", "EvalError"}
+             "EnvContractError", "PlotError", "EvalError", "SweepError", "ReportError", "TuneError",
+             "ParetoError", "MOWrapperError", "CurriculumError"}
     return type(err).__name__ in names
 
 
 def _dispatch(args) -> int:
     if args.command == "train":
         return _train(args)
+    if args.command == "eval" and args.tasks:
+        from experiments.curriculum import evaluate_heldout, format_heldout_table
+
+        res = evaluate_heldout(args.run, None, args.seed, args.checkpoint, not args.stochastic)
+        print(json.dumps(res) if args.json else format_heldout_table(res))
+        return 0
+    if args.command == "eval" and args.pareto:
+        from experiments.mo import evaluate_pareto, format_pareto
+
+        res = evaluate_pareto(args.run, args.checkpoint, args.points, args.sweep, args.episodes_per_weight, args.seed)
+        print(json.dumps(res) if args.json else format_pareto(res))
+        return 0
+    if args.command == "plot" and args.pareto:
+        from experiments.mo import plot_pareto
+
+        out, summary = plot_pareto(args.paths, args.out, args.checkpoint)
+        print(f"wrote {out}")
+        print(json.dumps(summary, indent=2))
+        return 0
     if args.command == "eval":
         from experiments.evaluate_run import evaluate_run, format_table
 
@@ -109,6 +172,20 @@ def _dispatch(args) -> int:
             print(f"- {line}")
         print("ok" if not problems else f"{len(problems)} problem(s)")
         return 0 if not problems else 1
+    if args.command == "sweep":
+        from experiments.sweep import main_sweep
+
+        return main_sweep(args)
+    if args.command == "report":
+        from experiments.report import write_report
+
+        out = write_report(args.paths, args.out, args.metrics, allow_mixed=args.allow_mixed, seed=args.seed)
+        print(f"wrote {out}")
+        return 0
+    if args.command == "tune":
+        from experiments.tune import main_tune
+
+        return main_tune(args)
     raise AssertionError(args.command)
 
 

@@ -15,8 +15,14 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, field_validator
 
 from agents.common.config import StrictModel
+from agents.dqn.config import DQNConfig
+from agents.mo_dqn.config import MODQNConfig
 from agents.ppo.config import PPOConfig
 from agents.registry import AGENT_CONFIGS
+from agents.sac.config import SACConfig
+from agents.td3.config import TD3Config
+from experiments.curriculum import CurriculumSpec
+from experiments.mo import ObjectivesSpec
 from experiments.yaml_strict import ManifestSyntaxError, load_yaml, parse_scalar
 
 __all__ = ["Manifest", "ManifestError", "load_manifest", "manifest_from_json", "apply_overrides"]
@@ -67,6 +73,8 @@ class TrainSpec(StrictModel):
 
     total_steps: int = Field(ge=1)
     """Environment steps (all sub-envs together)."""
+    log_every_steps: int = Field(1000, ge=1)
+    """Off-policy loops write a metrics row every this many env steps (on-policy: every rollout)."""
 
 
 class EvalSpec(StrictModel):
@@ -89,7 +97,7 @@ class CheckpointSpec(StrictModel):
     """How many checkpoints to keep."""
 
 
-AgentSpec = Annotated[PPOConfig, Field(discriminator="algo")]
+AgentSpec = Annotated[PPOConfig | SACConfig | TD3Config | DQNConfig | MODQNConfig, Field(discriminator="algo")]
 
 
 class Manifest(StrictModel):
@@ -108,6 +116,10 @@ class Manifest(StrictModel):
     train: TrainSpec
     evaluation: EvalSpec = EvalSpec()
     checkpoint: CheckpointSpec = CheckpointSpec()
+    objectives: ObjectivesSpec | None = None
+    """Multi-objective settings (objective names, sub-sampling, Pareto sweep); None for defaults."""
+    curriculum: CurriculumSpec | None = None
+    """Curriculum learning: task space and teacher (see experiments/curriculum.py); None = no curriculum."""
 
     @field_validator("name")
     @classmethod

@@ -137,13 +137,13 @@ def _check_group(name: str, runs: Sequence[tuple[Path, dict[str, Any]]]) -> None
             raise PlotError(
                 f"group {name!r}: {first_dir}/manifest.json and {run_dir}/manifest.json differ in "
                 f"{field} ({va!r} vs {vb!r}); give the variants different names, plot the runs separately "
-                "or pass allow_mixed=True"
+                "or pass --allow-mixed (allow_mixed=True)"
             )
         seed = manifest.get("seed")
         if seed in seeds:
             raise PlotError(
                 f"group {name!r}: {seeds[seed]} and {run_dir} both have seed {seed!r}; a seed would be "
-                "counted twice in the band. Plot one of them, or pass allow_mixed=True"
+                "counted twice in the band. Plot one of them, or pass --allow-mixed (allow_mixed=True)"
             )
         seeds[seed] = run_dir
 

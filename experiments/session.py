@@ -18,12 +18,14 @@ from typing import Any
 
 import numpy as np
 
+import experiments.curriculum  # noqa: F401  (registers the curriculum extension)
 from agents.registry import build_agent
 from envs.checks import ContractCheck
 from envs.make import make_vector_env, reward_dim_of
 from experiments.evaluation import EvalResult, run_episodes
 from experiments.extensions import Extension, build_extensions
 from experiments.manifest import Manifest
+from experiments.mo import ObjectivesExtension  # noqa: F401  (registers the objectives extension)
 from experiments.run_dir import append_event, write_json_atomic
 from rl.core import checkpoint as ckpt
 from rl.core.metrics import CsvSink, MetricLogger, TensorBoardSink

@@ -34,6 +34,9 @@ def preflight(manifest: Manifest) -> None:
     finally:
         envs.close()
     validate_off_policy(manifest)
+    from experiments.curriculum import check_curriculum
+
+    check_curriculum(manifest)
 
 
 def start_run(manifest: Manifest, runs_dir: Path, run_id: str | None = None, force: bool = False,

@@ -45,7 +45,8 @@ class CsvSink:
 
     def _truncate_after(self, step: int) -> None:
         """Keep the header and complete rows with ``step <= step``; rewrite atomically."""
-        text = self.path.read_text(encoding="utf-8")
+        with open(self.path, encoding="utf-8", newline="") as f:  # keep the csv module's \r\n endings
+            text = f.read()
         lines = text.splitlines(keepends=True)
         if not lines:
             return
@@ -57,7 +58,7 @@ class CsvSink:
             )
         kept = [lines[0]]
         for line in lines[1:]:
-            if not line.endswith("\n"):
+            if not line.endswith(("\n", "\r")):
                 break  # a row cut by a kill
             row = next(csv.reader([line]))
             if len(row) != len(header) or int(row[0]) > step:

@@ -13,20 +13,49 @@ SPACES = {
 }
 
 
+_SMALL = {
+    "ppo": {"n_steps": 8, "batch_size": 8, "n_epochs": 2, "net_arch": [16]},
+    "sac": {"net_arch": [16], "batch_size": 8, "buffer_size": 64, "learning_starts": 0},
+    "td3": {"net_arch": [16], "batch_size": 8, "buffer_size": 64, "learning_starts": 0},
+    "dqn": {"net_arch": [16], "batch_size": 8, "buffer_size": 64, "learning_starts": 0},
+    "mo_dqn": {"net_arch": [16], "batch_size": 8, "buffer_size": 64, "learning_starts": 0, "num_weight_samples": 2},
+}
+_KINDS = {"sac": ["continuous"], "td3": ["continuous"], "dqn": ["discrete"], "mo_dqn": ["discrete"]}
+_REWARD_DIM = {"mo_dqn": 2}
+"""K for algorithms that need a multi-objective env (1 when not listed); their observations end with
+K weights in [0, 1], as envs.mo.WeightConditionedObservation appends."""
+
+
+def _build(algo, obs_space, act_space, seed, **kw):
+    k = _REWARD_DIM.get(algo, 1)
+    if k > 1:
+        low = np.r_[obs_space.low, np.zeros(k)].astype(np.float32)
+        obs_space = gym.spaces.Box(low, np.r_[obs_space.high, np.ones(k)].astype(np.float32))
+    return build_agent(_config(algo, **kw), obs_space, act_space, k, seed=seed)
+"""Action-space kinds an algorithm supports (all of SPACES when not listed)."""
+
+
 def _config(algo, **kw):
-    small = {"ppo": {"n_steps": 8, "batch_size": 8, "n_epochs": 2, "net_arch": [16]}}
-    return AGENT_CONFIGS[algo].model_validate({"algo": algo, **small.get(algo, {}), **kw})
+    return AGENT_CONFIGS[algo].model_validate({"algo": algo, **_SMALL.get(algo, {}), **kw})
 
 
 def _batch(agent, rng, rows=16):
     obs = rng.uniform(-1, 1, (rows, agent.obs_dim)).astype(np.float32)
     action, extras = agent.act(obs)
+    if not agent.on_policy:
+        return {"obs": obs, "action": action, "reward": rng.normal(size=(rows, agent.reward_dim)).astype(np.float32),
+                "next_obs": rng.uniform(-1, 1, (rows, agent.obs_dim)).astype(np.float32),
+                "terminated": rng.random(rows) < 0.2, "truncated": rng.random(rows) < 0.2}
     adv = rng.normal(size=(rows, agent.reward_dim)).astype(np.float32)
     return {"obs": obs, "action": action, "logprob": extras["logprob"], "value": extras["value"],
             "advantage": adv, "returns": extras["value"] + adv, "valid": np.ones(rows, bool)}
 
 
 def _update(agent, batch, seed=0):
+    if not agent.on_policy:
+        # Off-policy update() is one gradient step; two reach TD3's delayed actor step too.
+        agent.update(batch)
+        return agent.update(batch)
     from rl.core.samplers import MinibatchSampler
 
     sampler = MinibatchSampler(np.random.default_rng(seed), 8, 2)
@@ -34,7 +63,20 @@ def _update(agent, batch, seed=0):
 
 
 def _applicable(algo, kind):
-    return True
+    return kind in _KINDS.get(algo, SPACES)
+
+
+def _kind(algo):
+    """A space kind ``algo`` supports (continuous when it supports both)."""
+    return "continuous" if _applicable(algo, "continuous") else "discrete"
+
+
+def _other_spaces(algo):
+    """Two (obs, action) space pairs ``algo`` supports whose network shapes differ."""
+    if _applicable(algo, "continuous") and _applicable(algo, "discrete"):
+        return SPACES["discrete"], SPACES["continuous"]
+    obs_space, act_space = SPACES[_kind(algo)]
+    return (obs_space, act_space), (gym.spaces.Box(-1, 1, (obs_space.shape[0] + 2,), np.float32), act_space)
 
 
 @pytest.mark.parametrize("algo", sorted(AGENT_CONFIGS))
@@ -43,7 +85,7 @@ def test_agent_updates_with_finite_metrics_and_changes_weights(algo, kind):
     if not _applicable(algo, kind):
         pytest.skip(f"{algo} does not support {kind} actions")
     obs_space, act_space = SPACES[kind]
-    agent = build_agent(_config(algo), obs_space, act_space, 1, seed=3)
+    agent = _build(algo, obs_space, act_space, 3)
     before, _ = agent.state()
     metrics = _update(agent, _batch(agent, np.random.default_rng(0)))
     assert metrics and all(np.isfinite(v) for v in metrics.values()), metrics
@@ -55,11 +97,13 @@ def test_agent_updates_with_finite_metrics_and_changes_weights(algo, kind):
 @pytest.mark.parametrize("algo", sorted(AGENT_CONFIGS))
 @pytest.mark.parametrize("kind", sorted(SPACES))
 def test_state_round_trip_continues_identically(algo, kind):
+    if not _applicable(algo, kind):
+        pytest.skip(f"{algo} does not support {kind} actions")
     obs_space, act_space = SPACES[kind]
-    a = build_agent(_config(algo), obs_space, act_space, 1, seed=5)
+    a = _build(algo, obs_space, act_space, 5)
     _update(a, _batch(a, np.random.default_rng(0)))
     arrays, js = a.state()
-    b = build_agent(_config(algo), obs_space, act_space, 1, seed=99)
+    b = _build(algo, obs_space, act_space, 99)
     b.load_state(arrays, js)
     ba, bb = _batch(a, np.random.default_rng(1)), _batch(b, np.random.default_rng(1))
     for k in ba:
@@ -73,11 +117,11 @@ def test_state_round_trip_continues_identically(algo, kind):
 
 @pytest.mark.parametrize("algo", sorted(AGENT_CONFIGS))
 def test_same_seed_same_actions_other_seed_different(algo):
-    obs_space, act_space = SPACES["continuous"]
-    obs = np.zeros((4, 3), np.float32)
-    a1 = build_agent(_config(algo), obs_space, act_space, 1, seed=1).act(obs)[0]
-    a2 = build_agent(_config(algo), obs_space, act_space, 1, seed=1).act(obs)[0]
-    a3 = build_agent(_config(algo), obs_space, act_space, 1, seed=2).act(obs)[0]
+    obs_space, act_space = SPACES[_kind(algo)]
+    obs = np.zeros((4, obs_space.shape[0] + _REWARD_DIM.get(algo, 0)), np.float32)
+    a1 = _build(algo, obs_space, act_space, 1).act(obs)[0]
+    a2 = _build(algo, obs_space, act_space, 1).act(obs)[0]
+    a3 = _build(algo, obs_space, act_space, 2).act(obs)[0]
     np.testing.assert_array_equal(a1, a2)
     assert not np.array_equal(a1, a3)
 
@@ -86,8 +130,9 @@ def test_same_seed_same_actions_other_seed_different(algo):
 def test_loading_weights_of_other_spaces_is_a_clear_error(algo):
     from agents.base import AgentError
 
-    a = build_agent(_config(algo), *SPACES["discrete"], 1, seed=0)
-    b = build_agent(_config(algo), *SPACES["continuous"], 1, seed=0)
+    spaces_a, spaces_b = _other_spaces(algo)
+    a = _build(algo, *spaces_a, 0)
+    b = _build(algo, *spaces_b, 0)
     arrays, js = a.state()
     with pytest.raises(AgentError, match="other spaces"):
         b.load_state(arrays, js)
