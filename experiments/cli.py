@@ -32,8 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true", help="restart an existing run directory from scratch")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    e = sub.add_parser("eval", help="evaluate a run's saved policy (never writes into the run)")
-    e.add_argument("run", type=Path)
+    e = sub.add_parser("eval", help="evaluate a run's saved policy (never writes into the run), or an SB3 .zip")
+    e.add_argument("run", type=Path, help="a run directory, or a stable-baselines3 model .zip (with --env)")
+    e.add_argument("--env", help="SB3 .zip: the gymnasium env id to evaluate it on")
+    e.add_argument("--trust-pickle", action="store_true",
+                   help="SB3 .zip: allow its cloudpickle payloads, which run code when loaded (trusted files only)")
     e.add_argument("--episodes", type=int, default=10)
     e.add_argument("--seed", type=int, help="evaluation seed (default: the run's seed)")
     e.add_argument("--checkpoint", type=int, metavar="STEP", help="use checkpoint STEP instead of final/")
@@ -96,6 +99,17 @@ def _parser() -> argparse.ArgumentParser:
     tu.add_argument("--out", type=Path, help="best manifest (default: <name>-best.yaml in the runs dir)")
     tu.add_argument("--study-seed", type=int, default=0, help="seed of Optuna's sampler (default: 0)")
     tu.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    co = sub.add_parser("collect", help="write an offline dataset (Minari format) from a policy, random, or a mix")
+    co.add_argument("--env", required=True, help="gymnasium env id, e.g. Pendulum-v1")
+    co.add_argument("--policy", required=True, help="a run directory (its final/ policy) or 'random'")
+    co.add_argument("--episodes", type=int, required=True)
+    co.add_argument("--mix", help="episode shares per source, e.g. final:0.1,random:0.9 (default: all --policy)")
+    co.add_argument("--out", required=True, help="dataset id, e.g. pendulum/medium-v0")
+    co.add_argument("--root", help="datasets directory (default: $MINARI_DATASETS_PATH or data/datasets)")
+    co.add_argument("--seed", type=int, default=0)
+    co.add_argument("--deterministic", action="store_true", help="policy mean actions instead of samples")
+    co.add_argument("--force", action="store_true", help="overwrite an existing dataset of that id")
     return p
 
 
@@ -119,13 +133,15 @@ def main(argv: list[str] | None = None) -> int:
 def _is_user_error(err: Exception) -> bool:
     names = {"ManifestError", "RunDirError", "EnvBuildError", "AgentError", "CheckpointError",
              "EnvContractError", "PlotError", "EvalError", "SweepError", "ReportError", "TuneError",
-             "ParetoError", "MOWrapperError", "CurriculumError"}
+             "ParetoError", "MOWrapperError", "CurriculumError", "DatasetError", "SB3ConfigError"}
     return type(err).__name__ in names
 
 
 def _dispatch(args) -> int:
     if args.command == "train":
         return _train(args)
+    if args.command == "eval" and (args.env is not None or args.trust_pickle or args.run.suffix == ".zip"):
+        return _eval_foreign(args)
     if args.command == "eval" and args.tasks:
         from experiments.curriculum import evaluate_heldout, format_heldout_table
 
@@ -182,11 +198,36 @@ def _dispatch(args) -> int:
         out = write_report(args.paths, args.out, args.metrics, allow_mixed=args.allow_mixed, seed=args.seed)
         print(f"wrote {out}")
         return 0
+    if args.command == "collect":
+        from experiments.datasets import collect
+
+        path, card = collect(args.env, args.policy, args.episodes, args.out, args.mix, args.seed, args.root,
+                             args.deterministic, args.force)
+        print(f"wrote {path} ({card['episodes']} episodes, {card['steps']} steps, mean return "
+              f"{card['mean_return']:.1f}, max {card['max_return']:.1f})")
+        print(f"sha256: {card['sha256']}")
+        return 0
     if args.command == "tune":
         from experiments.tune import main_tune
 
         return main_tune(args)
     raise AssertionError(args.command)
+
+
+def _eval_foreign(args) -> int:
+    from experiments.evaluate_run import EvalError, format_table
+    from experiments.foreign import evaluate_sb3_zip, is_sb3_zip
+
+    if not is_sb3_zip(args.run):
+        raise EvalError(f"{args.run}: --env and --trust-pickle are for stable-baselines3 .zip files; "
+                        "a run directory knows its env")
+    for flag, used in (("--checkpoint", args.checkpoint is not None), ("--tasks", args.tasks),
+                       ("--pareto", args.pareto)):
+        if used:
+            raise EvalError(f"{flag} is for run directories, not for an SB3 .zip")
+    result = evaluate_sb3_zip(args.run, args.env, args.episodes, args.seed, not args.stochastic, args.trust_pickle)
+    print(json.dumps(result) if args.json else format_table(result))
+    return 0
 
 
 def _train(args) -> int:

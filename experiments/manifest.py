@@ -12,17 +12,21 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Discriminator, Field, Tag, ValidationError, field_validator
 
 from agents.common.config import StrictModel
 from agents.dqn.config import DQNConfig
+from agents.iql.config import IQLConfig
 from agents.mo_dqn.config import MODQNConfig
 from agents.ppo.config import PPOConfig
-from agents.registry import AGENT_CONFIGS
+from agents.registry import AGENT_CONFIGS, SB3_TAG, agent_tag, config_model
 from agents.sac.config import SACConfig
+from agents.sb3.config import SB3Config
 from agents.td3.config import TD3Config
+from agents.td3bc.config import TD3BCConfig
 from experiments.curriculum import CurriculumSpec
 from experiments.mo import ObjectivesSpec
+from experiments.phases import DatasetSpec, PhaseSpec
 from experiments.yaml_strict import ManifestSyntaxError, load_yaml, parse_scalar
 
 __all__ = ["Manifest", "ManifestError", "load_manifest", "manifest_from_json", "apply_overrides"]
@@ -97,7 +101,18 @@ class CheckpointSpec(StrictModel):
     """How many checkpoints to keep."""
 
 
-AgentSpec = Annotated[PPOConfig | SACConfig | TD3Config | DQNConfig | MODQNConfig, Field(discriminator="algo")]
+def _agent_tag(value: Any) -> Any:
+    """The union member of an ``agent`` section: its ``algo``, or "sb3" for any ``sb3.<Name>``."""
+    return agent_tag(value.get("algo") if isinstance(value, dict) else getattr(value, "algo", None))
+
+
+# A callable discriminator, because SB3Config's ``algo`` is free-form (``sb3.<Name>``), not a Literal.
+AgentSpec = Annotated[
+    Annotated[PPOConfig, Tag("ppo")] | Annotated[SACConfig, Tag("sac")] | Annotated[TD3Config, Tag("td3")]
+    | Annotated[DQNConfig, Tag("dqn")] | Annotated[MODQNConfig, Tag("mo_dqn")] | Annotated[IQLConfig, Tag("iql")]
+    | Annotated[TD3BCConfig, Tag("td3bc")] | Annotated[SB3Config, Tag(SB3_TAG)],
+    Discriminator(_agent_tag),
+]
 
 
 class Manifest(StrictModel):
@@ -120,6 +135,11 @@ class Manifest(StrictModel):
     """Multi-objective settings (objective names, sub-sampling, Pareto sweep); None for defaults."""
     curriculum: CurriculumSpec | None = None
     """Curriculum learning: task space and teacher (see experiments/curriculum.py); None = no curriculum."""
+    dataset: DatasetSpec | None = None
+    """Offline dataset (Minari format) and its sha256 (see experiments/phases.py); None = online only."""
+    phases: list[PhaseSpec] | None = Field(None, min_length=1)
+    """Offline/online phases in order (see experiments/phases.py); None with a dataset = one offline
+    phase of train.total_steps updates."""
 
     @field_validator("name")
     @classmethod
@@ -144,7 +164,7 @@ def _allowed_fields(data: Any, loc: tuple) -> list[str]:
         node = node.get(part) if isinstance(node, dict) else None
         if part == "agent":
             algo = node.get("algo") if isinstance(node, dict) else None
-            model = AGENT_CONFIGS.get(algo)
+            model = config_model(algo)
             continue
         ann = field.annotation
         model = ann if isinstance(ann, type) and issubclass(ann, StrictModel) else None
@@ -154,18 +174,24 @@ def _allowed_fields(data: Any, loc: tuple) -> list[str]:
 def _format_error(err: ValidationError, data: Any, source: str, lines: dict[str, int]) -> str:
     e = err.errors()[0]
     loc = tuple(e["loc"])
-    if e["type"] == "union_tag_invalid" or (loc and loc[-1] == "algo"):
+    if e["type"] == "agent_field":  # a config validator naming a field below agent (e.g. kwargs.<key>)
+        field, msg = f"agent.{e['ctx']['field']}", e["ctx"]["message"]
+    elif e["type"] in ("union_tag_invalid", "union_tag_not_found") or (loc and loc[-1] == "algo"):
         field = "agent.algo"
         algo = data.get("agent", {}).get("algo") if isinstance(data.get("agent"), dict) else None
         close = difflib.get_close_matches(str(algo), list(AGENT_CONFIGS), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        msg = f"unknown algorithm {algo!r}; choose one of {', '.join(sorted(AGENT_CONFIGS))}{hint}"
+        what = "required field is missing" if algo is None else f"unknown algorithm {algo!r}"
+        msg = (f"{what}; choose one of {', '.join(sorted(AGENT_CONFIGS))} or sb3.<Name> "
+               f"(a stable-baselines3 algorithm, e.g. sb3.SAC){hint}")
     else:
-        loc = tuple(p for p in loc if p not in AGENT_CONFIGS or loc.index(p) != 1)
+        loc = tuple(p for p in loc if (p not in AGENT_CONFIGS and p != SB3_TAG) or loc.index(p) != 1)
         field = ".".join(str(p) for p in loc)
         if e["type"] == "extra_forbidden":
             close = difflib.get_close_matches(str(loc[-1]), _allowed_fields(data, loc[:-1]), n=1)
             msg = f"unknown field{f'; did you mean {close[0]!r}' if close else ''}"
+            if not close and loc[0] == "agent" and config_model(data["agent"].get("algo")) is SB3Config:
+                msg += f"; sb3.* agents take SB3's constructor arguments under agent.kwargs (agent.kwargs.{loc[-1]})"
         elif e["type"] == "missing":
             msg = "required field is missing"
         else:

@@ -6,6 +6,7 @@ import signal
 import sys
 from pathlib import Path
 
+from agents.sb3.config import is_sb3
 from experiments.manifest import Manifest, manifest_from_json
 from experiments.run_dir import (
     RunDirError,
@@ -33,7 +34,15 @@ def preflight(manifest: Manifest) -> None:
                     reward_dim_of(envs), 0)
     finally:
         envs.close()
-    validate_off_policy(manifest)
+    if is_sb3(manifest.agent.algo):
+        from experiments.loops.sb3 import validate_sb3
+
+        validate_sb3(manifest)
+    elif manifest.dataset is None:
+        validate_off_policy(manifest)
+    from experiments.datasets import validate_dataset
+
+    validate_dataset(manifest)
     from experiments.curriculum import check_curriculum
 
     check_curriculum(manifest)
@@ -74,7 +83,11 @@ def _train(manifest: Manifest, run_dir: Path, resume: bool, show_progress: bool)
                           console=progress.console)
         try:
             progress(session, {})
-            if agent_class(manifest.agent.algo).on_policy:
+            if is_sb3(manifest.agent.algo):
+                from experiments.loops.sb3 import run_sb3 as run_loop
+            elif manifest.dataset is not None:
+                from experiments.loops.offline import run_phased as run_loop
+            elif agent_class(manifest.agent.algo).on_policy:
                 from experiments.loops.onpolicy import run_on_policy as run_loop
             else:
                 from experiments.loops.offpolicy import run_off_policy as run_loop
@@ -89,9 +102,14 @@ def _train(manifest: Manifest, run_dir: Path, resume: bool, show_progress: bool)
 
 
 def _agent_columns(manifest: Manifest) -> list[str]:
-    from agents.registry import agent_class
+    from agents.registry import metric_keys
 
-    return list(agent_class(manifest.agent.algo).metric_keys)
+    columns = metric_keys(manifest.agent)
+    if manifest.dataset is not None:
+        from experiments.loops.offline import PHASE_COLUMNS
+
+        columns += PHASE_COLUMNS
+    return columns
 
 
 class Terminated(KeyboardInterrupt):

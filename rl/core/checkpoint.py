@@ -91,8 +91,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         _write_file(tmp, lambda f: f.write(data))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.filename is None and e.errno is not None:
+            raise OSError(e.errno, e.strerror, str(path)) from e  # a failed write does not name its file
         raise
     _fsync_dir(path.parent)
 
@@ -269,9 +271,11 @@ def _read_manifest(path: Path) -> dict:
         raise _broken(file, f"not valid strict JSON ({e})") from e
     version = manifest.get("format_version") if isinstance(manifest, dict) else None
     if _is_int(version) and version > FORMAT_VERSION:
-        raise CheckpointError(
+        err = CheckpointError(
             f"checkpoint {path} was written by a newer rlsuite (format_version {version}; this version "
             f"reads {FORMAT_VERSION}); upgrade rlsuite to load it")
+        err.future_version = version  # latest_verified refuses rather than skips it
+        raise err
     if not _is_int(version) or version != FORMAT_VERSION:
         raise _broken(file, f"format_version is {version!r}, expected {FORMAT_VERSION}")
     step, files, sizes = manifest.get("step"), manifest.get("files"), manifest.get("sizes")
@@ -346,12 +350,18 @@ def list_checkpoints(root: Path) -> list[Path]:
 
 
 def latest_verified(root: Path) -> tuple[Checkpoint | None, list[tuple[Path, str]]]:
-    """The newest checkpoint under ``root`` that verifies, and the newer ones skipped with why."""
+    """The newest checkpoint under ``root`` that verifies, and the newer ones skipped with why.
+
+    A checkpoint of a newer ``format_version`` is not skipped but raised: it is not broken, and a run
+    resumed from an older checkpoint would re-save and prune over it (P13: refuse, do not guess).
+    """
     skipped: list[tuple[Path, str]] = []
     for path in reversed(list_checkpoints(root)):
         try:
             return load_checkpoint(path), skipped
         except CheckpointError as e:
+            if getattr(e, "future_version", None) is not None:
+                raise
             skipped.append((path, str(e)))
     return None, skipped
 

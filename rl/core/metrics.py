@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["CsvSink", "MetricLogger", "TensorBoardSink", "WALL_CLOCK_KEYS"]
+__all__ = ["CsvSink", "MetricLogger", "MetricsFileError", "TensorBoardSink", "WALL_CLOCK_KEYS"]
 
 WALL_CLOCK_KEYS = ("time/fps", "time/elapsed_s")
 """Columns that depend on wall-clock time, excluded from reproducibility comparisons."""
@@ -28,6 +28,21 @@ def _fmt(value: float | None) -> str:
     return repr(float(value))
 
 
+class MetricsFileError(ValueError):
+    """``metrics.csv`` cannot be continued on resume (other columns, a damaged row); the message names it."""
+
+
+def _row_step(line: str, columns: int) -> int | None:
+    """The step of a complete, well-formed CSV row; None for a row cut by a kill or otherwise damaged."""
+    if not line.endswith(("\n", "\r")):
+        return None
+    try:
+        row = next(csv.reader([line]))
+        return int(row[0]) if len(row) == columns else None
+    except (csv.Error, ValueError, StopIteration):
+        return None
+
+
 class CsvSink:
     """Appends rows of fixed columns to ``metrics.csv``; column set declared up front."""
 
@@ -37,11 +52,19 @@ class CsvSink:
         if resume_step is not None and self.path.exists():
             self._truncate_after(resume_step)
         new = not self.path.exists() or self.path.stat().st_size == 0
+        self._failed = False
         self._file = open(self.path, "a", newline="", encoding="utf-8")  # noqa: SIM115
         self._writer = csv.writer(self._file)
         if new:
             self._writer.writerow(self.columns)
-            self._file.flush()
+            self.flush()
+
+    def _error(self, err: OSError) -> OSError:
+        """``err`` with this file's path (a failed write or flush does not say which file it was)."""
+        self._failed = True
+        if err.filename is None and err.errno is not None:
+            return OSError(err.errno, err.strerror, str(self.path))
+        return err
 
     def _truncate_after(self, step: int) -> None:
         """Keep the header and complete rows with ``step <= step``; rewrite atomically."""
@@ -52,40 +75,66 @@ class CsvSink:
             return
         header = next(csv.reader([lines[0]]))
         if header != self.columns:
-            raise ValueError(
+            raise MetricsFileError(
                 f"{self.path}: columns {header} differ from this run's {self.columns}; "
                 "the run directory belongs to another configuration"
             )
         kept = [lines[0]]
-        for line in lines[1:]:
-            if not line.endswith(("\n", "\r")):
-                break  # a row cut by a kill
-            row = next(csv.reader([line]))
-            if len(row) != len(header) or int(row[0]) > step:
-                break
+        bad = None  # line number of the first row that does not parse
+        for lineno, line in enumerate(lines[1:], start=2):
+            row_step = _row_step(line, len(header))
+            if row_step is None:
+                bad = bad or lineno
+                continue
+            if row_step > step:
+                break  # logged after the checkpoint: dropped, the resumed run logs it again
+            if bad is not None:
+                # Rows up to the checkpoint were fsynced before it was saved: a kill cannot damage them.
+                raise MetricsFileError(
+                    f"{self.path}:{bad}: malformed row before row {lineno} (step {row_step}), which the "
+                    f"checkpoint of step {step} covers; resuming would drop logged history. Repair or remove "
+                    "that line and resume again"
+                )
             kept.append(line)
         tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            f.write("".join(kept))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        try:
+            with open(tmp, "w", encoding="utf-8", newline="") as f:
+                f.write("".join(kept))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except OSError as err:
+            tmp.unlink(missing_ok=True)
+            if err.filename is None and err.errno is not None:
+                raise OSError(err.errno, err.strerror, str(tmp)) from err
+            raise
 
     def write(self, step: int, values: Mapping[str, float]) -> None:
         """One row; unknown keys are an error (declare them in ``columns``)."""
         unknown = set(values) - set(self.columns)
         if unknown:
             raise KeyError(f"metrics {sorted(unknown)} were not declared as CSV columns")
-        self._writer.writerow([str(int(step))] + [_fmt(values.get(c)) for c in self.columns[1:]])
+        try:
+            self._writer.writerow([str(int(step))] + [_fmt(values.get(c)) for c in self.columns[1:]])
+        except OSError as err:
+            raise self._error(err) from err
 
     def flush(self, durable: bool = False) -> None:
         """Flush to the OS; with ``durable`` also fsync (done before every checkpoint)."""
-        self._file.flush()
-        if durable:
-            os.fsync(self._file.fileno())
+        try:
+            self._file.flush()
+            if durable:
+                os.fsync(self._file.fileno())
+        except OSError as err:
+            raise self._error(err) from err
 
     def close(self) -> None:
-        self._file.close()
+        """Close the file; after a write error was raised, a second one from closing is not raised over it."""
+        try:
+            self._file.close()
+        except OSError as err:
+            if not self._failed:
+                raise self._error(err) from err
 
 
 class TensorBoardSink:
@@ -138,8 +187,15 @@ class MetricLogger:
             sink.flush(durable)
 
     def close(self) -> None:
+        """Close every sink, even when one fails; the first failure is raised afterwards."""
+        first: BaseException | None = None
         for sink in self.sinks:
-            sink.close()
+            try:
+                sink.close()
+            except Exception as err:
+                first = first or err
+        if first is not None:
+            raise first
 
 
 def read_csv_rows(path: Path) -> list[dict[str, str]]:

@@ -143,7 +143,10 @@ class Storage:
     def gather(self, flat_idx_b: np.ndarray, names: list[str] | None = None) -> dict[str, np.ndarray]:
         """Transitions at flat indices ``t * N + n`` for the named fields (copies)."""
         names = list(self.arrays) if names is None else names
-        return {name: self.flat(name)[flat_idx_b] for name in names}
+        # take() copies whole rows; fancy indexing (a[idx]) goes through numpy's general indexing
+        # machinery: a 256-batch of the six update fields from a 1e6-row buffer went from 13.1k to
+        # 24.4k batches/s with take() (benchmarks/replay.py).
+        return {name: self.flat(name).take(flat_idx_b, axis=0) for name in names}
 
     def state(self) -> dict:
         """JSON-serialisable position counters (arrays go separately, see :meth:`array_state`)."""

@@ -19,8 +19,11 @@ _SMALL = {
     "td3": {"net_arch": [16], "batch_size": 8, "buffer_size": 64, "learning_starts": 0},
     "dqn": {"net_arch": [16], "batch_size": 8, "buffer_size": 64, "learning_starts": 0},
     "mo_dqn": {"net_arch": [16], "batch_size": 8, "buffer_size": 64, "learning_starts": 0, "num_weight_samples": 2},
+    "iql": {"net_arch": [16], "batch_size": 8, "buffer_size": 64},
+    "td3bc": {"net_arch": [16], "batch_size": 8, "buffer_size": 64},
 }
-_KINDS = {"sac": ["continuous"], "td3": ["continuous"], "dqn": ["discrete"], "mo_dqn": ["discrete"]}
+_KINDS = {"sac": ["continuous"], "td3": ["continuous"], "dqn": ["discrete"], "mo_dqn": ["discrete"],
+          "iql": ["continuous"], "td3bc": ["continuous"]}
 _REWARD_DIM = {"mo_dqn": 2}
 """K for algorithms that need a multi-objective env (1 when not listed); their observations end with
 K weights in [0, 1], as envs.mo.WeightConditionedObservation appends."""

@@ -1,0 +1,111 @@
+"""TD3+BC agent: TD3's acting, critic step and state; the actor step adds behaviour cloning.
+
+Axis letters: B batch of transitions, A action dimensions, C critics.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from agents.common.offpolicy import polyak_update, reward_tensor
+from agents.common.torch_state import load_module_arrays, module_arrays
+from agents.td3.agent import TD3Agent
+from agents.td3.loss import clipped_double_q_target, critic_loss
+from agents.td3bc.config import TD3BCConfig
+from agents.td3bc.loss import td3bc_actor_loss
+from agents.td3bc.networks import ObsNormalizer
+
+__all__ = ["TD3BCAgent"]
+
+
+class TD3BCAgent(TD3Agent):
+    """TD3+BC on a flat Box observation and a bounded flat Box action space."""
+
+    offline = True
+    metric_keys = ["train/actor_loss", "train/critic_loss", "train/bc_lambda", "train/learning_rate",
+                   "train/n_updates"]
+
+    def __init__(self, config: TD3BCConfig, obs_space: spaces.Space, action_space: spaces.Space,
+                 reward_dim: int, seed: int):
+        super().__init__(config, obs_space, action_space, reward_dim, seed)
+        self._last_lambda: torch.Tensor | None = None
+        self.obs_norm = ObsNormalizer(self.obs_dim)
+
+    def fit_obs_normalizer(self, obs_mo: np.ndarray) -> None:
+        """Fix the state normaliser to the dataset's mean and std (Fujimoto & Gu 2021, §5).
+
+        Call with the whole offline dataset before the first update. Without it, the first update
+        fits it to that batch's ``obs`` and ``next_obs`` (an estimate from 2·B states).
+        """
+        self.obs_norm.fit(obs_mo)
+
+    @torch.inference_mode()
+    def act(self, obs_n: np.ndarray, deterministic: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """TD3's acting on the normalised observation."""
+        obs = self.obs_norm(torch.from_numpy(np.asarray(obs_n, dtype=np.float32)))
+        return super().act(obs.numpy(), deterministic)
+
+    def update(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
+        """One critic step; every ``policy_delay``-th call also the TD3+BC actor step and target updates."""
+        cfg = self.config
+        lr = self._set_learning_rate()
+        if not bool(self.obs_norm.fitted):
+            self.obs_norm.fit(np.concatenate([batch["obs"], batch["next_obs"]]))
+        obs = self.obs_norm(torch.from_numpy(batch["obs"]))
+        next_obs = self.obs_norm(torch.from_numpy(batch["next_obs"]))
+        action = ((torch.from_numpy(batch["action"]) - self._center_t) / self._scale_t).clamp(-1.0, 1.0)
+        reward = reward_tensor(batch["reward"])
+        terminated = torch.from_numpy(batch["terminated"]).float()
+        net = self.net
+        self.updates += 1
+        with torch.no_grad():
+            noise = torch.randn(action.shape, generator=self.gen) * cfg.target_policy_noise
+            next_action = net.smoothed_target_action(next_obs, noise, cfg.target_noise_clip)
+            target = clipped_double_q_target(reward, terminated, net.critic_target(next_obs, next_action), cfg.gamma)
+        q_loss = critic_loss(net.critic(obs, action), target)
+        self.critic_opt.zero_grad(set_to_none=True)
+        q_loss.backward()
+        self.critic_opt.step()
+        if self.updates % cfg.policy_delay == 0:
+            pi = net.actor(obs)
+            q1 = net.critic(obs, pi, detach_params=True, first_only=True)[0]
+            pi_loss, lam = td3bc_actor_loss(q1, pi, action, cfg.alpha)
+            self.actor_opt.zero_grad(set_to_none=True)
+            pi_loss.backward()
+            self.actor_opt.step()
+            polyak_update(self._target_params, self._online_params, cfg.tau)
+            self._last_actor_loss, self._last_lambda = pi_loss.detach(), lam
+        out = {"train/critic_loss": q_loss.detach()}
+        if self._last_actor_loss is not None:
+            out["train/actor_loss"] = self._last_actor_loss
+        if self._last_lambda is not None:
+            out["train/bc_lambda"] = self._last_lambda
+        values = torch.stack(list(out.values())).tolist()
+        metrics = dict(zip(out, values, strict=True))
+        metrics["train/learning_rate"] = lr
+        metrics["train/n_updates"] = float(self.updates)
+        return metrics
+
+    def state(self):
+        """TD3's state plus the state normaliser and the last λ (so a resumed run logs the same metrics)."""
+        arrays, meta = super().state()
+        arrays.update(module_arrays(self.obs_norm, "obs_norm/"))
+        meta["last_bc_lambda"] = None if self._last_lambda is None else float(self._last_lambda)
+        return arrays, meta
+
+    def load_state(self, arrays, json_state) -> None:
+        """Inverse of :meth:`state` (or the actor only, from ``policy_state``)."""
+        super().load_state(arrays, json_state)
+        load_module_arrays(self.obs_norm, arrays, "obs_norm/")
+        if json_state.get("policy_only"):
+            return
+        lam = json_state.get("last_bc_lambda")
+        self._last_lambda = None if lam is None else torch.tensor(lam, dtype=torch.float32)
+
+    def policy_state(self):
+        """The actor's weights and the state normaliser (acting needs both)."""
+        arrays, meta = super().policy_state()
+        arrays.update(module_arrays(self.obs_norm, "obs_norm/"))
+        return arrays, meta

@@ -1,0 +1,246 @@
+"""rlsuite's SAC against stable-baselines3's SAC on Pendulum-v1: training speed, and final returns.
+
+Run ``python benchmarks/sac_vs_sb3.py [--budget 3000] [--repeats 3]`` for speed, or
+``python benchmarks/sac_vs_sb3.py --seeds 5 --steps 20000 [--jobs 2]`` for final returns.
+
+Both sides get the hyperparameters of ``experiments/manifests/pendulum_sac.yaml`` (converted by
+:func:`sb3_sac_kwargs`, which refuses options SB3 cannot match), one torch thread, the same seed per
+round, one Pendulum-v1 env (ours a gymnasium ``SyncVectorEnv``, SB3 ``make_vec_env``'s ``DummyVecEnv``).
+Speed rounds alternate ours, SB3, ours, SB3, ... so load from other processes falls on both alike,
+after one untimed warm-up run of each.
+
+Speed, in env steps per second of wall time:
+
+* ``learning``: the ``--budget`` env steps after ``learning_starts``, one gradient step each (SAC's
+  whole cost; the random-action warm-up is not in it). Ours: the difference of ``time/elapsed_s``
+  between the ``metrics.csv`` rows at ``learning_starts`` and ``learning_starts + budget``; SB3: a
+  callback's clock at the same two env steps. Both windows hold the same env steps and updates.
+* ``train call``: the whole training call over all steps (ours: ``experiments.train._train`` with its
+  final 1-episode evaluation, checkpoint and final policy; SB3: building the model and ``learn()``).
+
+Returns (``--seeds``): each seed trains ``--steps`` env steps on each side; its score is the mean
+undiscounted return of 10 deterministic episodes on the same 10 env seeds. The table gives each
+side's mean over seeds with a 95% stratified-bootstrap CI (``experiments.stats``) and says whether
+ours lies inside SB3's interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from ppo_vs_sb3 import (  # benchmarks/ is on sys.path when a benchmark runs as a script
+    EVAL_SEEDS,
+    NO_CHECKPOINT,
+    ours_returns,
+    preload,
+    sb3_returns,
+    timing_inner_train,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+PENDULUM = ROOT / "experiments" / "manifests" / "pendulum_sac.yaml"
+LOG_EVERY = 100
+"""Rows every 100 env steps: the speed window's ends fall on rows (budgets are multiples of it)."""
+
+
+def ours_manifest(steps: int, seed: int):
+    """pendulum_sac.yaml with ``steps`` env steps, one final 1-episode evaluation and one checkpoint."""
+    from experiments.manifest import load_manifest
+
+    overrides = [f"train.total_steps={steps}", f"train.log_every_steps={LOG_EVERY}", "evaluation.every_steps=0",
+                 "evaluation.episodes=1", f"checkpoint.every_steps={NO_CHECKPOINT}"]
+    return load_manifest(PENDULUM, overrides, seed=seed)[0]
+
+
+def sb3_sac_kwargs(cfg) -> dict:
+    """SB3 ``SAC`` keyword arguments equal to our ``SACConfig``."""
+    from stable_baselines3.common.utils import LinearSchedule
+
+    from agents.common.config import ConstantSchedule
+
+    if cfg.replay_ratio is not None:
+        raise ValueError("agent.replay_ratio has no SB3 equivalent; use train_freq and gradient_steps")
+    lr = cfg.learning_rate
+    if isinstance(lr, ConstantSchedule):
+        lr = lr.value
+    elif not isinstance(lr, float | int):
+        lr = LinearSchedule(lr.start, lr.end, lr.fraction)
+    ent_coef = f"auto_{cfg.ent_coef_init}" if cfg.ent_coef == "auto" else float(cfg.ent_coef)
+    return dict(learning_rate=lr, buffer_size=cfg.buffer_size, learning_starts=cfg.learning_starts,
+                batch_size=cfg.batch_size, tau=cfg.tau, gamma=cfg.gamma, train_freq=cfg.train_freq,
+                gradient_steps=cfg.gradient_steps, ent_coef=ent_coef, target_entropy=cfg.target_entropy,
+                target_update_interval=cfg.target_update_interval,
+                policy_kwargs=dict(net_arch=list(cfg.net_arch)))
+
+
+def run_ours(steps: int, seed: int, runs_dir: Path, run_id: str, evaluate: bool) -> dict:
+    from experiments.train import start_run
+    from rl.core.metrics import read_csv_rows
+
+    manifest = ours_manifest(steps, seed)
+    out: dict = {"side": "ours", "seed": seed}
+    with timing_inner_train(out):
+        run_dir = start_run(manifest, runs_dir, run_id=run_id, show_progress=False)
+    rows = {int(r["step"]): float(r["time/elapsed_s"]) for r in read_csv_rows(run_dir / "metrics.csv")}
+    out["steps"] = max(rows)
+    out["clock"] = rows
+    if evaluate:
+        out["returns"] = ours_returns(run_dir, manifest.env.id, EVAL_SEEDS)
+    return out
+
+
+def run_sb3(steps: int, seed: int, evaluate: bool) -> dict:
+    from stable_baselines3 import SAC
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+
+    class Clock(BaseCallback):
+        """Wall-clock time at every LOG_EVERY env steps, measured from learn()'s start."""
+
+        def _on_training_start(self) -> None:
+            self.t0, self.clock = time.perf_counter(), {}
+
+        def _on_step(self) -> bool:
+            if self.num_timesteps % LOG_EVERY == 0:
+                self.clock[self.num_timesteps] = time.perf_counter() - self.t0
+            return True
+
+    manifest = ours_manifest(steps, seed)
+    start = time.perf_counter()
+    env = make_vec_env(manifest.env.id, n_envs=1, seed=seed)
+    model = SAC("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **sb3_sac_kwargs(manifest.agent))
+    clock = Clock()
+    model.learn(total_timesteps=steps, callback=clock)
+    out = {"side": "sb3", "seed": seed, "steps": int(model.num_timesteps), "train_s": time.perf_counter() - start,
+           "clock": clock.clock}
+    if evaluate:
+        out["returns"] = sb3_returns(model, manifest.env.id, EVAL_SEEDS)
+    env.close()
+    return out
+
+
+def learning_sps(run: dict, start: int, budget: int) -> float:
+    """Env steps per second between env steps ``start`` and ``start + budget``."""
+    return budget / (run["clock"][start + budget] - run["clock"][start])
+
+
+def speed(budget: int, repeats: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    preload()
+    console = Console()
+    console.width = max(console.width, 140)
+    starts = ours_manifest(1, 0).agent.learning_starts
+    if budget % LOG_EVERY or starts % LOG_EVERY:
+        raise SystemExit(f"--budget and learning_starts must be multiples of {LOG_EVERY}")
+    steps = starts + budget + LOG_EVERY  # the final evaluation and checkpoint fall outside the window
+    rounds = []
+    with tempfile.TemporaryDirectory(prefix="sac_vs_sb3-") as tmp:
+        run_ours(starts + 2 * LOG_EVERY, 0, Path(tmp), "warmup", evaluate=False)
+        run_sb3(starts + 2 * LOG_EVERY, 0, evaluate=False)
+        for r in range(repeats):
+            ours = run_ours(steps, r, Path(tmp), f"r{r}", evaluate=False)
+            sb3 = run_sb3(steps, r, evaluate=False)
+            row = {"ours": learning_sps(ours, starts, budget), "sb3": learning_sps(sb3, starts, budget),
+                   "ours_call": ours["steps"] / ours["train_s"], "sb3_call": sb3["steps"] / sb3["train_s"]}
+            rounds.append(row)
+            console.print(f"round {r}: learning ours {row['ours']:.0f} steps/s, SB3 {row['sb3']:.0f} steps/s "
+                          f"({row['ours'] / row['sb3']:.2f}x)", highlight=False)
+    table = Table(title=f"SAC Pendulum-v1, 1 env, 1 torch thread: {budget} env steps (= updates) after "
+                        f"learning_starts={starts}; env steps/s")
+    for col in ("round", "ours learning", "SB3 learning", "ratio", "ours train call", "SB3 train call", "ratio "):
+        table.add_column(col, justify="right")
+
+    def cells(row):
+        return [f"{row['ours']:.1f}", f"{row['sb3']:.1f}", f"{row['ours'] / row['sb3']:.2f}x",
+                f"{row['ours_call']:.1f}", f"{row['sb3_call']:.1f}", f"{row['ours_call'] / row['sb3_call']:.2f}x"]
+
+    for r, row in enumerate(rounds):
+        table.add_row(str(r), *cells(row))
+    med = {k: statistics.median(row[k] for row in rounds) for k in rounds[0]}
+    table.add_section()
+    table.add_row("median", *cells(med), style="bold")
+    console.print(table)
+    console.print(f"median learning-phase ratio ours/SB3: {med['ours'] / med['sb3']:.2f}x "
+                  f"({med['ours']:.0f} vs {med['sb3']:.0f} env steps/s; the issue's target is >= 3x)", highlight=False)
+
+
+def _one(args: tuple) -> dict:
+    side, steps, seed, runs_dir = args
+    import torch
+
+    torch.set_num_threads(1)
+    if side == "ours":
+        return run_ours(steps, seed, Path(runs_dir), f"s{seed}", evaluate=True)
+    return run_sb3(steps, seed, evaluate=True)
+
+
+def returns(seeds: int, steps: int, jobs: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from experiments.stats import mean, stratified_bootstrap_ci
+
+    console = Console()
+    console.width = max(console.width, 140)
+    with tempfile.TemporaryDirectory(prefix="sac_vs_sb3-returns-") as tmp:
+        tasks = [(side, steps, s, tmp) for s in range(seeds) for side in ("ours", "sb3")]  # alternated
+        if jobs > 1:
+            import multiprocessing as mp
+
+            with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+                results = list(pool.map(_one, tasks))
+        else:
+            preload()
+            results = [_one(t) for t in tasks]
+    score = {side: np.array([float(np.mean(r["returns"])) for r in results if r["side"] == side])
+             for side in ("ours", "sb3")}
+    table = Table(title=f"SAC Pendulum-v1, {steps} env steps, {seeds} seeds: mean deterministic return of "
+                        f"{len(EVAL_SEEDS)} episodes per seed")
+    table.add_column("side")
+    for s in range(seeds):
+        table.add_column(f"seed {s}", justify="right")
+    table.add_column("mean [95% CI]", justify="right")
+    table.add_column("train s (median)", justify="right")
+    ci = {}
+    for side in ("ours", "sb3"):
+        point, low, high = stratified_bootstrap_ci(score[side][:, None], mean, np.random.default_rng(0))
+        ci[side] = (low, high)
+        secs = statistics.median(r["train_s"] for r in results if r["side"] == side)
+        table.add_row(side, *[f"{x:.1f}" for x in score[side]], f"{point:.1f} [{low:.1f}, {high:.1f}]",
+                      f"{secs:.0f}")
+    console.print(table)
+    inside = ci["sb3"][0] <= score["ours"].mean() <= ci["sb3"][1]
+    console.print(f"ours' mean {score['ours'].mean():.1f} is {'inside' if inside else 'outside'} SB3's 95% CI "
+                  f"[{ci['sb3'][0]:.1f}, {ci['sb3'][1]:.1f}]; seeds reaching >= -200: ours "
+                  f"{int((score['ours'] >= -200).sum())}/{seeds}, SB3 {int((score['sb3'] >= -200).sum())}/{seeds}",
+                  highlight=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--budget", type=int, default=3000, help="speed: timed env steps after learning_starts")
+    parser.add_argument("--repeats", type=int, default=3, help="speed: alternating rounds (default 3)")
+    parser.add_argument("--seeds", type=int, help="returns mode: seeds per side (e.g. 5)")
+    parser.add_argument("--steps", type=int, default=20_000, help="returns mode: env steps per run")
+    parser.add_argument("--jobs", type=int, default=1, help="returns mode: parallel runs (1 torch thread each)")
+    args = parser.parse_args()
+    if args.seeds is not None:
+        if args.seeds < 2 or args.steps < 1 or args.jobs < 1:
+            parser.error("--seeds must be >= 2, --steps and --jobs >= 1")
+        returns(args.seeds, args.steps, args.jobs)
+    else:
+        if args.budget < 1 or args.repeats < 1:
+            parser.error("--budget and --repeats must be >= 1")
+        speed(args.budget, args.repeats)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""The offline / offline-to-online loop: phases of gradient updates on stored data and of env steps.
+
+Axis letters: M offline transitions, T online rows, N envs, K reward objectives, B batch.
+
+The offline dataset is loaded once into a one-env :class:`~rl.core.storage.Storage` tagged
+``source = offline``; online steps go into a second storage of the same layout (a ring of
+``agent.buffer_size`` transitions) tagged ``source = online``. Each gradient step draws one batch
+from both through a :class:`~rl.core.samplers.MixedSampler` at the phase's offline fraction
+(optionally return-weighted over the offline trajectories).
+
+The run's step counter (``session.counters.env_steps``: the ``step`` column, checkpoint names,
+the eval and checkpoint cadence) counts offline updates plus online env steps, see
+:mod:`experiments.phases`. Checkpoints hold the agent, the phase position, the sampler and
+exploration generators and the online buffer; never the offline dataset, which is re-read and
+verified against the manifest's sha256 on resume. As in the off-policy loop, each checkpoint ends
+the env segment (the newest online row is marked truncated and the envs restart with seeds of the
+checkpoint index), so a resumed run continues exactly as the uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from experiments.loops.offpolicy import _Updates, end_segment
+from experiments.phases import fraction_at, phase_length, resolved_phases
+from rl.core.datasets import SOURCE_ONLINE, offline_fields, offline_storage
+from rl.core.samplers import MixedSampler, return_weights
+from rl.core.seeding import generator_state, restore_generator
+from rl.core.storage import Storage
+
+__all__ = ["PHASE_COLUMNS", "run_phased"]
+
+PHASE_COLUMNS = ["time/offline_updates", "time/phase", "train/offline_fraction"]
+_BATCH_FIELDS = ["obs", "action", "reward", "next_obs", "terminated", "truncated", "source"]
+
+
+@dataclass
+class PhasePosition:
+    """Where a phased run stands; saved in every checkpoint."""
+
+    index: int = 0  # current phase
+    done: int = 0  # updates or env steps done in the current phase
+    offline_updates: int = 0  # gradient updates of all offline phases so far
+    online_steps: int = 0  # env steps of all online phases so far
+
+
+def mixed_batch(offline: Storage | None, online: Storage | None, sampler: MixedSampler,
+                fraction: float) -> dict[str, np.ndarray]:
+    """One batch: ``round(fraction · B)`` offline transitions, then online ones."""
+    off_b, on_b = sampler.sample(offline, online, fraction)
+    parts = [s.gather(i, _BATCH_FIELDS) for s, i in ((offline, off_b), (online, on_b)) if len(i)]
+    if len(parts) == 1:
+        return parts[0]
+    return {k: np.concatenate([p[k] for p in parts]) for k in _BATCH_FIELDS}
+
+
+def run_phased(session, progress) -> None:
+    """Run the manifest's phases to the end; ``progress(session, row)`` refreshes a display.
+
+    Denormals are flushed while it runs, as in the off-policy loop (Adam state of dead ReLUs).
+    """
+    import torch
+
+    torch.set_flush_denormal(True)
+    try:
+        _Run(session, progress).run()
+    finally:
+        torch.set_flush_denormal(False)
+
+
+class _Run:
+    """The state of one phased run: storages, sampler, generators and the phase position."""
+
+    def __init__(self, session, progress):
+        from experiments.datasets import load_for_manifest
+
+        m = session.manifest
+        self.session, self.progress, self.m = session, progress, m
+        self.agent = session.agent
+        cfg = self.agent.config
+        envs = session.envs
+        data = load_for_manifest(m, envs.single_observation_space, envs.single_action_space)
+        if hasattr(self.agent, "fit_obs_normalizer") and session.restored is None:
+            # state statistics of the whole dataset (a restored agent carries them in its checkpoint)
+            self.agent.fit_obs_normalizer(data.obs_mo)
+        self.dataset_sha256 = m.dataset.sha256
+        self.offline = offline_storage(data, self.agent.action_dtype)
+        probs = None
+        if m.dataset.weighting is not None:
+            probs = return_weights(data.returns_e, data.lengths_e, m.dataset.weighting.temperature)
+        self.sampler = MixedSampler(session.plan.generator("sampler"), cfg.batch_size, probs)
+        self.explore = session.plan.generator("explore")
+        self.phases = resolved_phases(m.phases, m.train.total_steps)
+        n = m.env.num_envs
+        self.online = None
+        if any(p.online is not None for p in self.phases):
+            fields = offline_fields(self.agent.obs_dim, self.agent.action_shape, self.agent.action_dtype,
+                                    session.reward_dim)
+            self.online = Storage(fields, capacity=math.ceil(cfg.buffer_size / n), num_envs=n)
+        self.updates = _Updates(cfg, n)
+        self.pos = PhasePosition()
+        self.collector = None
+        self.train_metrics: dict[str, float] = {}
+        self.fraction = 1.0
+        if session.restored is not None:
+            self._restore()
+        log_every = m.train.log_every_steps
+        self.next_log = (session.counters.env_steps // log_every + 1) * log_every
+
+    def run(self) -> None:
+        while self.pos.index < len(self.phases):
+            phase = self.phases[self.pos.index]
+            if phase.offline is not None:
+                self._offline_phase(phase)
+            else:
+                self._online_phase(phase)
+            if self.pos.index < len(self.phases) - 1:
+                self.pos.index += 1
+                self.pos.done = 0
+            else:
+                break
+        self.session.save_final()
+
+    def _is_final(self, phase) -> bool:
+        return self.pos.index == len(self.phases) - 1 and self.pos.done >= phase_length(phase)
+
+    def _offline_phase(self, phase) -> None:
+        counters = self.session.counters
+        while self.pos.done < phase.offline.updates:
+            self.fraction = fraction_at(phase, self.pos.done)
+            self.train_metrics = self.agent.update(mixed_batch(self.offline, self.online, self.sampler,
+                                                               self.fraction))
+            self.pos.done += 1
+            self.pos.offline_updates += 1
+            counters.env_steps += 1
+            counters.iterations += 1
+            self._after_step(phase)
+
+    def _online_phase(self, phase) -> None:
+        from gymnasium.vector import AutoresetMode
+
+        from rl.core.rollout import RolloutCollector
+
+        session, counters, cfg = self.session, self.session.counters, self.agent.config
+        if self.pos.done == 0 and not phase.online.keep_online_data:
+            self.online.clear()
+        if self.collector is None:
+            self.collector = RolloutCollector(session.envs, session.reward_dim)
+            if self.collector.mode != AutoresetMode.SAME_STEP:
+                raise ValueError("online phases store every step as a transition and need a SAME_STEP vector env")
+        end_segment(self.online)
+        self.collector.reset(session.env_seeds())
+        n = self.m.env.num_envs
+        while self.pos.done < phase.online.steps:
+            self.fraction = fraction_at(phase, self.pos.done)
+            action, _ = self.agent.act(self.collector.obs)
+            tr = self.collector.step(action)
+            self.online.add(obs=tr.obs, next_obs=tr.next_obs, action=action, reward=tr.reward_nk,
+                            terminated=tr.terminated_n, truncated=tr.truncated_n, valid=tr.valid_n,
+                            source=np.full(n, SOURCE_ONLINE, np.uint8), episode_id=np.full(n, -1, np.int64))
+            for ep in tr.finished:
+                session.on_episode(ep)
+            self.pos.done += n
+            self.pos.online_steps += n
+            counters.env_steps += n
+            counters.iterations += 1
+            if counters.iterations % cfg.train_freq == 0 and self.pos.done > cfg.learning_starts:
+                for _ in range(self.updates.due()):
+                    self.train_metrics = self.agent.update(mixed_batch(self.offline, self.online, self.sampler,
+                                                                       self.fraction))
+            if self._after_step(phase):
+                self.collector.reset(session.env_seeds())
+
+    def _after_step(self, phase) -> bool:
+        """Advance schedules, log, evaluate, checkpoint; True when a checkpoint was written."""
+        session, counters = self.session, self.session.counters
+        self.agent.advance(counters.env_steps, counters.env_steps / self.m.train.total_steps)
+        final = self._is_final(phase)
+        evals = session.eval_due(final)
+        if evals or final or counters.env_steps >= self.next_log:
+            row = session.rollout_metrics() | self.train_metrics | evals
+            row |= {"time/total_timesteps": float(self.pos.online_steps),
+                    "time/offline_updates": float(self.pos.offline_updates),
+                    "time/phase": float(self.pos.index), "train/offline_fraction": self.fraction}
+            session.log(row)
+            self.progress(session, row)
+            log_every = self.m.train.log_every_steps
+            self.next_log = (counters.env_steps // log_every + 1) * log_every
+        if not session.checkpoint_due(final):
+            return False
+        self._save_checkpoint()
+        return True
+
+    def _save_checkpoint(self) -> None:
+        save_buffer = self.online is not None and self.agent.config.save_buffer
+        if self.online is not None:
+            end_segment(self.online)
+        state = {"phase": asdict(self.pos), "sampler_rng": generator_state(self.sampler.rng),
+                 "explore_rng": generator_state(self.explore), "replay_credit": self.updates.credit,
+                 "dataset_sha256": self.dataset_sha256, "buffer_saved": save_buffer,
+                 "storage": None if self.online is None else self.online.state()}
+        if self.online is not None and not save_buffer:
+            state["approximate_resume"] = True
+        self.session.save_checkpoint(state, buffers=self.online.array_state() if save_buffer else None)
+
+    def _restore(self) -> None:
+        from rl.core.checkpoint import CheckpointError
+
+        restored = self.session.restored
+        st = restored.state["loop"]
+        if "phase" not in st:
+            raise CheckpointError(f"{restored.path}: not written by the phased loop (no phase position)")
+        if st.get("dataset_sha256") != self.dataset_sha256:
+            raise CheckpointError(f"{restored.path}: trained on dataset sha256 {st.get('dataset_sha256')}, the "
+                                  f"manifest names {self.dataset_sha256}")
+        self.pos = PhasePosition(**st["phase"])
+        restore_generator(self.sampler.rng, st["sampler_rng"])
+        restore_generator(self.explore, st["explore_rng"])
+        self.updates.credit = float(st.get("replay_credit", 0.0))
+        if st.get("buffer_saved"):
+            if restored.buffers is None:
+                raise CheckpointError(f"{restored.path}: the loop state says the online buffer was saved, "
+                                      "but there is no buffers.npz")
+            self.online.load(st["storage"], restored.buffers)

@@ -1,0 +1,109 @@
+"""Offline runs through the CLI: a DataCollector dataset trains IQL unconverted, bad datasets stop
+the run before anything is written, and a phased run resumes mid-phase identically."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from rl.core.datasets import dataset_sha256
+from tests.integration.conftest import MANIFESTS, rl
+
+
+@pytest.fixture(scope="module")
+def collector_dataset(tmp_path_factory) -> Path:
+    """Four 50-step Pendulum episodes written by minari.DataCollector, nothing else."""
+    import minari
+
+    root = tmp_path_factory.mktemp("minari")
+    env = minari.DataCollector(gym.make("Pendulum-v1"))
+    rng = np.random.default_rng(0)
+    for ep in range(4):
+        env.reset(seed=ep)
+        for _ in range(50):
+            env.step(rng.uniform(-2, 2, (1,)).astype(np.float32))
+    os.environ["MINARI_DATASETS_PATH"] = str(root)
+    try:
+        env.create_dataset("test/pendulum-v0", algorithm_name="random")
+    finally:
+        del os.environ["MINARI_DATASETS_PATH"]
+    return root / "test" / "pendulum-v0"
+
+
+def _rows(run: Path) -> list[dict]:
+    with open(run / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_datacollector_dataset_trains_iql_without_conversion(collector_dataset, runs):
+    out = rl("train", str(MANIFESTS / "pendulum_iql.yaml"), "--quiet", "--runs-dir", str(runs), "--run-id", "a",
+             "--set", "dataset.id=null", "--set", f"dataset.path={collector_dataset}",
+             "--set", f"dataset.sha256={dataset_sha256(collector_dataset)}",
+             "--set", "train.total_steps=300", "--set", "evaluation.every_steps=0", "--set", "evaluation.episodes=2",
+             "--set", "agent.net_arch=[32,32]", "--set", "agent.batch_size=64", "--set", "train.log_every_steps=100")
+    assert out.returncode == 0, out.stderr
+    rows = _rows(runs / "pendulum-iql" / "a")
+    assert [int(r["step"]) for r in rows] == [100, 200, 300]
+    assert rows[-1]["train/n_updates"] == "300.0" and rows[-1]["time/total_timesteps"] == "0.0"
+    assert np.isfinite(float(rows[-1]["eval/mean_reward"]))
+
+
+@pytest.mark.parametrize("sha, pattern", [("ab" * 32, "sha256 is"), (None, "does not exist")])
+def test_bad_dataset_is_one_line_and_writes_nothing(collector_dataset, runs, tmp_path, sha, pattern):
+    path = collector_dataset if sha else tmp_path / "missing"
+    out = rl("train", str(MANIFESTS / "pendulum_iql.yaml"), "--quiet", "--runs-dir", str(runs),
+             "--set", "dataset.id=null", "--set", f"dataset.path={path}", "--set", f"dataset.sha256={sha or 'cd' * 32}")
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and pattern in out.stderr and "rl: error: dataset" in out.stderr
+    assert not runs.exists()
+
+
+def _phased_manifest(tmp_path: Path, dataset: Path) -> Path:
+    import yaml
+
+    data = yaml.safe_load((MANIFESTS / "pendulum_iql_to_online.yaml").read_text())
+    data["dataset"] = {"path": str(dataset), "sha256": dataset_sha256(dataset)}
+    data["phases"] = [{"offline": {"updates": 150}},
+                      {"online": {"steps": 250, "offline_fraction": {"kind": "linear", "start": 0.5, "end": 0.0}}}]
+    data["agent"].update(net_arch=[32, 32], batch_size=32, buffer_size=1000)
+    data["train"] = {"total_steps": 400, "log_every_steps": 50}
+    data["evaluation"] = {"every_steps": 100, "episodes": 2}
+    data["checkpoint"] = {"every_steps": 100, "keep_last": 10}
+    path = tmp_path / "phased.yaml"
+    path.write_text(json.dumps(data))  # JSON is YAML
+    return path
+
+
+def test_phased_run_resumes_mid_phase_identically(collector_dataset, runs, tmp_path):
+    manifest = _phased_manifest(tmp_path, collector_dataset)
+    out = rl("train", str(manifest), "--quiet", "--runs-dir", str(runs), "--run-id", "full")
+    assert out.returncode == 0, out.stderr
+    full = runs / "pendulum-iql-to-online" / "full"
+    rows = _rows(full)
+    assert {r["time/phase"] for r in rows} == {"0.0", "1.0"}
+    last = rows[-1]
+    assert last["time/offline_updates"] == "150.0" and last["time/total_timesteps"] == "250.0"
+    ckpts = sorted(p.name for p in (full / "checkpoints").iterdir())
+    assert ckpts == [f"step-{s:012d}" for s in (100, 200, 300, 400)]
+    # Resume from step 200 (50 env steps into the online phase) and from 100 (inside the offline phase).
+    for keep in (200, 100):
+        part = runs / "pendulum-iql-to-online" / f"from{keep}"
+        shutil.copytree(full, part)
+        for p in (part / "checkpoints").iterdir():
+            if int(p.name[5:]) > keep:
+                shutil.rmtree(p)
+        shutil.rmtree(part / "final")
+        out = rl("train", "--resume", str(part), "--quiet")
+        assert out.returncode == 0, out.stderr
+        policy = Path("final") / "policy.safetensors"
+        assert (part / policy).read_bytes() == (full / policy).read_bytes()
+        timing = {"time/fps", "time/elapsed_s"}
+        strip = [{k: v for k, v in r.items() if k not in timing} for r in _rows(part)]
+        assert strip == [{k: v for k, v in r.items() if k not in timing} for r in rows]

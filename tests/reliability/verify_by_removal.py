@@ -1,0 +1,198 @@
+"""Check that each protection in docs/reliability.md is really tested: remove it in a scratch copy of
+the repository and run the tests that should then fail. Nothing in this checkout is modified.
+
+    python tests/reliability/verify_by_removal.py            # every removal (several minutes)
+    python tests/reliability/verify_by_removal.py P10-prune P5-npz
+
+Each removal is a textual patch (old -> new) of one file. A patch whose ``old`` text is gone means
+the protection moved: update the entry. The verdict ``FAILS`` is what we want (the tests catch the
+removal); ``PASSES`` means a row of the table is not really covered. Not a pytest module (no
+``test_`` prefix): it runs pytest itself, in the scratch copy, whose modules shadow the editable
+install because the scratch directory is the working directory.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+R = "tests/reliability/"
+
+
+@dataclass(frozen=True)
+class Removal:
+    key: str
+    what: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+REMOVALS = [
+    Removal("P1-staging", "write checkpoints in place instead of staging + rename", "rl/core/checkpoint.py",
+            """        _write_staging(staging, step, parts)
+        _fault("before_replace", step)
+        if os.path.lexists(final):  # re-saving a step (resumed run): rename() cannot replace a full dir
+            os.replace(final, aside)
+        os.replace(staging, final)
+""", """        shutil.rmtree(final, ignore_errors=True)
+        _write_staging(final, step, parts)
+        _fault("before_replace", step)
+""", (R + "test_kill.py::test_sigkill_inside_a_checkpoint_save_then_resume_is_bit_identical"
+          "[ppo-between_components-None]",)),
+    Removal("P2-rng", "on-policy resume does not restore the sampler generator", "experiments/loops/onpolicy.py",
+            'restore_generator(sampler.rng, session.restored.state["loop"]["sampler_rng"])', "pass",
+            (R + "test_kill.py::test_sigkill_inside_a_checkpoint_save_then_resume_is_bit_identical"
+                 "[ppo-before_replace-None]",)),
+    Removal("P2-buffer", "off-policy resume does not restore the replay buffer", "experiments/loops/offpolicy.py",
+            'storage.load(st["storage"], restored.buffers)', "pass",
+            (R + "test_kill.py::test_sigkill_inside_a_checkpoint_save_then_resume_is_bit_identical"
+                 "[dqn-after_tmp_write-None]",)),
+    Removal("P3-truncate", "metrics.csv is not cut back to the checkpoint on resume", "rl/core/metrics.py",
+            "if resume_step is not None and self.path.exists():", "if False:",
+            (R + "test_kill.py::test_sigkill_inside_a_checkpoint_save_then_resume_is_bit_identical"
+                 "[ppo-before_replace-None]",
+             R + "test_broken_files.py::test_a_damaged_last_metrics_row_is_dropped_on_resume[cut_row]")),
+    Removal("P3-damaged-row", "a damaged row before the checkpoint silently ends the kept history",
+            "rl/core/metrics.py", "            if bad is not None:\n", "            if False:\n",
+            (R + "test_broken_files.py::test_a_damaged_metrics_row_before_the_checkpoint_is_refused",)),
+    Removal("P5-npz", "buffers.npz read with allow_pickle=True", "rl/core/checkpoint.py",
+            "np.load(file, allow_pickle=False)", "np.load(file, allow_pickle=True)",
+            (R + "test_no_code_execution.py::test_npz_with_an_object_array_as_replay_buffer_is_refused",)),
+    Removal("P5-weights", "weights read with torch.load(weights_only=False)", "rl/core/checkpoint.py",
+            "WEIGHTS: lambda p: stn.load_file(str(p))",
+            "WEIGHTS: lambda p: __import__('torch').load(p, weights_only=False)",
+            (R + "test_no_code_execution.py::test_pt_pickle_as_checkpoint_weights_is_refused_and_the_resume_uses"
+                 "_the_previous_one",)),
+    Removal("P5-yaml", "the manifest is also read by an unsafe YAML loader", "experiments/yaml_strict.py",
+            "        nodes = list(yaml.compose_all(text, Loader=_Loader))",
+            "        yaml.unsafe_load(text)\n        nodes = list(yaml.compose_all(text, Loader=_Loader))",
+            (R + "test_no_code_execution.py::test_yaml_manifest_with_a_python_tag_is_refused",)),
+    Removal("P5-sb3", "rl eval of an SB3 zip unpickles without --trust-pickle", "experiments/foreign.py",
+            "        if trust_pickle:", "        if True:",
+            (R + "test_no_code_execution.py::test_sb3_zip_with_a_cloudpickle_payload_is_refused",)),
+    Removal("P6-contract", "no ContractCheck around the training envs", "experiments/session.py",
+            "    return ContractCheck(envs, mode=spec.checks)", "    return envs",
+            (R + "test_env_contract.py::test_env_fault_after_a_checkpoint_names_env_episode_and_step[nan_reward]",
+             R + "test_env_contract.py::test_env_fault_after_a_checkpoint_names_env_episode_and_step"
+                 "[obs_out_of_space]")),
+    Removal("P6-finite", "non-finite weights are checkpointed", "experiments/session.py",
+            'if arr.dtype.kind == "f" and not np.isfinite(arr).all():', "if False:",
+            (R + "test_env_contract.py::test_non_finite_weights_are_never_checkpointed[4-kept0]",)),
+    Removal("P6-check-env", "rl check-env ignores warnings", "envs/checks.py",
+            "    return warned + problems", "    return problems",
+            (R + "test_env_contract.py::test_check_env_fails_on_each_fault_at_step_1[inf_reward]",)),
+    Removal("P7-duplicate", "duplicate manifest keys accepted (last wins)", "experiments/yaml_strict.py",
+            "        if key in out:", "        if False:",
+            ("tests/integration/test_cli_errors.py::test_bad_manifest",)),
+    Removal("P9-inside", "run directories are not resolved against the runs root", "experiments/run_dir.py",
+            "if not _inside(runs_dir, group) or not _inside(runs_dir, path):", "if False:",
+            (R + "test_paths.py::test_run_id_symlinked_outside_is_refused_even_with_force",)),
+    Removal("P9-run-id", "run ids are not validated", "experiments/run_dir.py",
+            'if not NAME_RE.match(run_id) or ".." in run_id:', "if False:",
+            (R + "test_paths.py::test_bad_run_id_is_refused_and_nothing_is_written",)),
+    Removal("P10-prune", "old checkpoints pruned before the new one is saved", "rl/core/checkpoint.py",
+            "        _write_staging(staging, step, parts)\n",
+            "        if keep_last is not None:\n            _prune(root, max(keep_last - 1, 1), final)\n"
+            "        _write_staging(staging, step, parts)\n",
+            (R + "test_io_faults.py::test_disk_full_during_a_save_keeps_earlier_checkpoints_and_stops",)),
+    Removal("P10-temp", "a failed save leaves its staging directory", "rl/core/checkpoint.py",
+            "        shutil.rmtree(staging, ignore_errors=True)\n        if os.path.lexists(aside)",
+            "        if os.path.lexists(aside)",
+            (R + "test_io_faults.py::test_disk_full_during_a_save_keeps_earlier_checkpoints_and_stops",
+             R + "test_io_faults.py::test_fsync_failure_during_a_save_is_a_failed_save")),
+    Removal("P10-errno", "save errors do not name the errno", "rl/core/checkpoint.py",
+            'return f"{e.strerror} [{errno.errorcode.get(e.errno, e.errno)}]"', 'return "I/O error"',
+            (R + "test_io_faults.py::test_disk_full_during_a_save_keeps_earlier_checkpoints_and_stops",
+             R + "test_io_faults.py::test_read_only_checkpoints_directory_fails_the_save_and_stops")),
+    Removal("P10-stop", "training goes on after a failed save", "experiments/loops/onpolicy.py",
+            '            session.save_checkpoint({"sampler_rng": generator_state(sampler.rng)})\n',
+            '            try:\n                session.save_checkpoint({"sampler_rng": generator_state(sampler.rng)})\n'
+            "            except Exception:\n                pass\n",
+            (R + "test_io_faults.py::test_read_only_checkpoints_directory_fails_the_save_and_stops",
+             R + "test_io_faults.py::test_fsync_failure_during_a_save_is_a_failed_save")),
+    Removal("P10-metrics-path", "a failed metrics.csv write does not name the file", "rl/core/metrics.py",
+            "            return OSError(err.errno, err.strerror, str(self.path))", "            return err",
+            (R + "test_io_faults.py::test_metrics_write_failure_stops_the_run_before_the_next_checkpoint",)),
+    Removal("P11-skip", "--resume does not skip a broken newest checkpoint", "rl/core/checkpoint.py",
+            "            skipped.append((path, str(e)))", "            raise",
+            (R + "test_broken_files.py::test_resume_skips_a_broken_newest_checkpoint_says_why_and_ends_identical",)),
+    Removal("P11-restart", "no verified checkpoint: silently start from scratch", "experiments/session.py",
+            "        if found is None:\n", "        if found is None:\n            return None\n",
+            (R + "test_broken_files.py::test_all_checkpoints_broken_is_refused_and_nothing_restarts",)),
+    Removal("P11-algo", "a checkpoint of another algorithm is not recognised", "experiments/session.py",
+            'if st.get("algo") != self.manifest.agent.algo:', "if False:",
+            (R + "test_broken_files.py::test_checkpoint_from_another_algorithm_or_configuration_is_refused",)),
+    Removal("P13-future", "a newer-format checkpoint is skipped (then overwritten)", "rl/core/checkpoint.py",
+            '            if getattr(e, "future_version", None) is not None:\n                raise\n', "",
+            (R + "test_broken_files.py::test_checkpoint_of_a_newer_format_is_refused_not_skipped",)),
+    Removal("P12-eval-writes", "rl eval writes into the run", "experiments/evaluate_run.py",
+            "    manifest, agent, label = load_policy_agent(run, checkpoint)\n",
+            "    manifest, agent, label = load_policy_agent(run, checkpoint)\n"
+            '    (Path(run) / "eval.log").write_text("x")\n',
+            ("tests/integration/test_cli_train.py::test_eval_json_is_read_only_and_repeatable",)),
+    Removal("P4-seed", "the run seed is ignored", "rl/core/seeding.py",
+            "np.random.SeedSequence(self.seed, spawn_key=", "np.random.SeedSequence(0, spawn_key=",
+            ("tests/integration/test_cli_train.py::test_same_seed_identical_other_seed_different",)),
+]
+
+
+def _scratch() -> Path:
+    root = Path(tempfile.mkdtemp(prefix="rlsuite-removal-"))
+
+    def keep(info: tarfile.TarInfo):
+        parts = Path(info.name).parts
+        return None if any(p in (".venv", ".git", "__pycache__", "runs", ".pytest_cache") for p in parts) else info
+
+    with tempfile.TemporaryFile() as buf:
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            tar.add(REPO, arcname=".", filter=keep)
+        buf.seek(0)
+        with tarfile.open(fileobj=buf) as tar:
+            tar.extractall(root, filter="data")
+    return root
+
+
+def run(removal: Removal) -> tuple[str, str]:
+    scratch = _scratch()
+    try:
+        target = scratch / removal.path
+        text = target.read_text()
+        if text.count(removal.old) != 1:
+            return "STALE", f"the protected text occurs {text.count(removal.old)} times in {removal.path}"
+        target.write_text(text.replace(removal.old, removal.new))
+        res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
+                              "--basetemp", str(scratch / ".tmp"), *removal.tests],
+                             cwd=scratch, capture_output=True, text=True, timeout=900)
+        last = res.stdout.strip().splitlines()[-1] if res.stdout.strip() else res.stderr[-200:]
+        failed = re.search(r"(\d+) failed", last)  # a failed assertion, not an error in setup or collection
+        why = next((ln[2:].strip() for ln in res.stdout.splitlines() if ln.startswith("E ")), "")
+        return ("FAILS" if res.returncode != 0 and failed else "PASSES"), f"{last}; {why[:160]}"
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def main(keys: list[str]) -> int:
+    chosen = [r for r in REMOVALS if not keys or r.key in keys]
+    bad = 0
+    for removal in chosen:
+        t0 = time.perf_counter()
+        verdict, detail = run(removal)
+        bad += verdict != "FAILS"
+        print(f"{removal.key:18s} {verdict:6s} {time.perf_counter() - t0:5.0f}s  {removal.what}  [{detail}]",
+              flush=True)
+    print(f"{len(chosen) - bad}/{len(chosen)} removals caught by their tests")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
