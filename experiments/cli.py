@@ -89,9 +89,12 @@ def _parser() -> argparse.ArgumentParser:
 
     tu = sub.add_parser("tune", help="hyperparameter search with Optuna (pip install 'rlsuite[optuna]')")
     tu.add_argument("manifest", type=Path, help="YAML manifest")
-    tu.add_argument("--space", type=Path, required=True, help="search space YAML: field: {low, high, log} or {choices}")
-    tu.add_argument("--trials", type=int, required=True)
-    tu.add_argument("--seeds-per-trial", type=int, default=1)
+    tu.add_argument("--space", type=Path, help="search space YAML (field: {low, high, log} or {choices}); "
+                                               "default: the manifest's tune.space")
+    tu.add_argument("--trials", type=int, help="number of trials (default: the manifest's tune.trials)")
+    tu.add_argument("--seeds-per-trial", type=int, help="seeds per trial (default: tune.seeds_per_trial, or 1)")
+    tu.add_argument("--pruner", choices=["median", "none"], help="stop trials behind the median at an eval "
+                                                                  "(default: tune.pruner.kind, or median)")
     tu.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a manifest field in every trial (repeatable)")
     tu.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where trial runs go (default: runs/)")

@@ -27,12 +27,14 @@ from agents.td3bc.config import TD3BCConfig
 from experiments.curriculum import CurriculumSpec
 from experiments.mo import ObjectivesSpec
 from experiments.phases import DatasetSpec, PhaseSpec
+from experiments.tune import TuneSpec
 from experiments.yaml_strict import ManifestSyntaxError, load_yaml, parse_scalar
 
 __all__ = ["Manifest", "ManifestError", "load_manifest", "manifest_from_json", "apply_overrides"]
 
 SCHEMA_VERSION = 1
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\Z")
+"""Run ids and manifest names; use ``fullmatch`` (``\\Z``, not ``$``, which matches before a final newline)."""
 
 
 class ManifestError(ValueError):
@@ -140,6 +142,8 @@ class Manifest(StrictModel):
     phases: list[PhaseSpec] | None = Field(None, min_length=1)
     """Offline/online phases in order (see experiments/phases.py); None with a dataset = one offline
     phase of train.total_steps updates."""
+    tune: TuneSpec | None = None
+    """Hyperparameter search for ``rl tune`` (space, trials, seeds per trial, pruner); ignored by ``rl train``."""
 
     @field_validator("name")
     @classmethod

@@ -131,17 +131,40 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.rstrip("."): data}
 
 
+def _setup_view(manifest: dict) -> dict[str, Any]:
+    """A manifest flattened for comparison. An ``sb3.*`` agent's constructor ``kwargs`` are lifted to
+    ``agent.<name>`` (SB3 and the suite's agents share field names), so equal hyperparameters line up."""
+    flat = _flatten(manifest)
+    if str(manifest.get("agent", {}).get("algo", "")).startswith("sb3."):
+        flat = {k.replace("agent.kwargs.", "agent.", 1): v for k, v in flat.items()}
+    return flat
+
+
 def _differences(groups: dict[str, list[Path]]) -> list[str]:
-    """Manifest fields whose values differ between groups (seed and name aside), as a markdown table."""
-    flat = {name: _flatten(json.loads((runs[0] / "manifest.json").read_text(encoding="utf-8")))
+    """Manifest fields whose values differ between groups (seed and name aside), as a markdown table,
+    and one line per group for the fields only some groups set (the others use their defaults)."""
+    flat = {name: _setup_view(json.loads((runs[0] / "manifest.json").read_text(encoding="utf-8")))
             for name, runs in groups.items()}
     keys = sorted({k for f in flat.values() for k in f} - {"seed", "name"})
-    differ = [k for k in keys if len({repr(f.get(k, "<unset>")) for f in flat.values()}) > 1]
-    if not differ:
+    in_all = [k for k in keys if all(k in f for f in flat.values())]
+    differ = [k for k in in_all if len({repr(f[k]) for f in flat.values()}) > 1]
+    partial = [k for k in keys if k not in in_all]
+    if not differ and not partial:
         return []
-    lines = ["## Setup differences", "", "| field | " + " | ".join(flat) + " |", "|---|" + "---|" * len(flat)]
-    for k in differ[:40]:
-        lines.append(f"| `{k}` | " + " | ".join(f"`{f.get(k, '<unset>')}`" for f in flat.values()) + " |")
+    lines = ["## Setup differences", ""]
+    if differ:
+        lines += ["| field | " + " | ".join(flat) + " |", "|---|" + "---|" * len(flat)]
+        lines += [f"| `{k}` | " + " | ".join(f"`{f[k]}`" for f in flat.values()) + " |" for k in differ[:40]]
+        if len(differ) > 40:
+            lines.append(f"| … {len(differ) - 40} more | " + " | " * (len(flat) - 1) + " |")
+        lines.append("")
+    if partial:
+        lines.append("Set in some groups only (the others use their library's default):")
+        lines.append("")
+        for name, f in flat.items():
+            own = [k for k in partial if k in f]
+            if own:
+                lines.append(f"- `{name}`: " + ", ".join(f"`{k.removeprefix('agent.')}={f[k]}`" for k in own))
     return lines
 
 

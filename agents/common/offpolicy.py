@@ -13,9 +13,18 @@ from gymnasium import spaces
 from torch import nn
 
 from agents.base import AgentError
+from agents.common.config import schedule_value
+from agents.common.torch_state import (
+    generator_arrays,
+    load_generator_arrays,
+    load_module_arrays,
+    load_optimizer_state,
+    module_arrays,
+    optimizer_state,
+)
 
-__all__ = ["TwinQ", "box_action_bounds", "flat_obs_dim", "hard_update", "polyak_update", "require_scalar_reward",
-           "reward_tensor"]
+__all__ = ["BoxActorCritic", "TwinQ", "box_action_bounds", "flat_obs_dim", "hard_update", "polyak_update",
+           "require_scalar_reward", "reward_tensor"]
 
 
 class TwinQ(nn.Module):
@@ -103,3 +112,110 @@ def reward_tensor(reward_bk: np.ndarray) -> torch.Tensor:
             raise AgentError(f"off-policy agents need rewards shaped [B, 1], got {list(reward_bk.shape)}")
         reward_bk = reward_bk[:, 0]
     return torch.from_numpy(reward_bk)
+
+
+class BoxActorCritic:
+    """What SAC, TD3, TD3+BC and IQL share: spaces, action scaling, seeded networks, the learning-rate
+    schedule and the checkpointable state (weights, optimizers, generator, counters).
+
+    A subclass sets ``algo`` and, in ``__init__``, calls :meth:`_setup` with its network factory, then
+    creates its optimizers and lists them in :meth:`_optimizers` (their names are checkpoint keys).
+    It may add JSON (:meth:`_extra_json` / :meth:`_load_extra_json`) and acting-time modules such as a
+    state normaliser (:meth:`_policy_modules`), which go into both the full and the policy state.
+    """
+
+    algo = ""
+    on_policy = False
+
+    def _setup(self, config, obs_space: spaces.Space, action_space: spaces.Space, reward_dim: int, seed: int,
+               make_net) -> int:
+        """Check the spaces, fix the action scaling, build ``self.net = make_net(obs_dim, act_dim)`` from
+        ``seed`` (torch's global generator is left as it was) and ``self.gen`` from ``seed + 1``."""
+        self.obs_dim = flat_obs_dim(obs_space, self.algo)
+        low, high = box_action_bounds(action_space, self.algo)
+        require_scalar_reward(reward_dim, self.algo)
+        self.config = config
+        self.reward_dim = reward_dim
+        act_dim = int(low.shape[0])
+        self.action_shape = (act_dim,)
+        self.action_dtype = "float32"
+        self._scale_a, self._center_a = (high - low) / 2, (high + low) / 2
+        self._scale_t, self._center_t = torch.from_numpy(self._scale_a), torch.from_numpy(self._center_a)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.net = make_net(self.obs_dim, act_dim)
+        self.gen = torch.Generator().manual_seed(seed + 1)
+        self.progress = 0.0
+        self.updates = 0
+        return act_dim
+
+    def unit_action(self, action_ba: np.ndarray) -> torch.Tensor:
+        """Env-scale actions from a batch, mapped to the networks' [-1, 1]."""
+        return (torch.from_numpy(action_ba) - self._center_t) / self._scale_t
+
+    def env_action(self, action_na: torch.Tensor) -> np.ndarray:
+        """[-1, 1] actions rescaled to the env's Box bounds."""
+        return action_na.numpy() * self._scale_a + self._center_a
+
+    def advance(self, env_steps: int, progress: float) -> None:
+        """Called by the loop after every vector step; ``progress`` in [0, 1] drives the lr schedule."""
+        self.progress = progress
+
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def _policy_modules(self) -> dict[str, nn.Module]:
+        """Modules acting needs besides the actor (prefix -> module), e.g. a state normaliser."""
+        return {}
+
+    def _extra_json(self) -> dict:
+        return {}
+
+    def _load_extra_json(self, json_state: dict) -> None:
+        pass
+
+    def _set_learning_rate(self) -> float:
+        lr = schedule_value(self.config.learning_rate, self.progress)
+        if not isinstance(self.config.learning_rate, float):
+            for opt in self._optimizers().values():
+                for group in opt.param_groups:
+                    group["lr"] = lr
+        return lr
+
+    def _module_arrays(self, actor_only: bool) -> dict[str, np.ndarray]:
+        arrays = module_arrays(self.net.actor, "net/actor.") if actor_only else module_arrays(self.net, "net/")
+        for prefix, module in self._policy_modules().items():
+            arrays.update(module_arrays(module, prefix))
+        return arrays
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict]:
+        """Weights (targets included), optimizers and generator as arrays; counters as JSON."""
+        arrays = self._module_arrays(actor_only=False)
+        meta = {}
+        for name, opt in self._optimizers().items():
+            opt_arrays, meta[name] = optimizer_state(opt, f"optim/{name}/")
+            arrays.update(opt_arrays)
+        arrays.update(generator_arrays(self.gen, "rng/torch"))
+        return arrays, {"updates": self.updates, "progress": self.progress, "optimizers": meta, **self._extra_json()}
+
+    def load_state(self, arrays: dict[str, np.ndarray], json_state: dict) -> None:
+        """Restore everything :meth:`state` saved, or only what acting needs from :meth:`policy_state`."""
+        for prefix, module in self._policy_modules().items():
+            load_module_arrays(module, arrays, prefix)
+        if json_state.get("policy_only"):
+            load_module_arrays(self.net.actor, arrays, "net/actor.")
+            return
+        load_module_arrays(self.net, arrays, "net/")
+        meta = json_state.get("optimizers", {})
+        for name, opt in self._optimizers().items():
+            if name not in meta:
+                raise AgentError(f"checkpoint has no state for the {name} optimizer: it was written by another agent")
+            load_optimizer_state(opt, arrays, meta[name], f"optim/{name}/")
+        load_generator_arrays(self.gen, arrays, "rng/torch")
+        self.updates = int(json_state.get("updates", 0))
+        self.progress = float(json_state.get("progress", 0.0))
+        self._load_extra_json(json_state)
+
+    def policy_state(self) -> tuple[dict[str, np.ndarray], dict]:
+        """What acting needs: the actor's weights (and any :meth:`_policy_modules`)."""
+        return self._module_arrays(actor_only=True), {"policy_only": True}

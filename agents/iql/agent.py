@@ -5,29 +5,12 @@ Axis letters: B batch of transitions, N envs, A action dimensions, C critics.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 from gymnasium import spaces
 
-from agents.base import AgentError
 from agents.common.config import schedule_value
-from agents.common.offpolicy import (
-    box_action_bounds,
-    flat_obs_dim,
-    polyak_update,
-    require_scalar_reward,
-    reward_tensor,
-)
-from agents.common.torch_state import (
-    generator_arrays,
-    load_generator_arrays,
-    load_module_arrays,
-    load_optimizer_state,
-    module_arrays,
-    optimizer_state,
-)
+from agents.common.offpolicy import BoxActorCritic, polyak_update, reward_tensor
 from agents.iql.config import IQLConfig
 from agents.iql.loss import actor_loss, advantage_weights, expectile_loss, q_loss, q_target
 from agents.iql.networks import IQLNetworks
@@ -38,29 +21,17 @@ __all__ = ["IQLAgent"]
 _STAT_KEYS = ["train/actor_loss", "train/critic_loss", "train/value_loss", "train/mean_advantage"]
 
 
-class IQLAgent:
+class IQLAgent(BoxActorCritic):
     """Implicit Q-Learning on a flat Box observation and a bounded flat Box action space."""
 
-    on_policy = False
+    algo = "iql"
     offline = True
     metric_keys = [*_STAT_KEYS, "train/learning_rate", "train/n_updates"]
 
     def __init__(self, config: IQLConfig, obs_space: spaces.Space, action_space: spaces.Space,
                  reward_dim: int, seed: int):
-        self.obs_dim = flat_obs_dim(obs_space, "iql")
-        low, high = box_action_bounds(action_space, "iql")
-        require_scalar_reward(reward_dim, "iql")
-        self.config = config
-        self.reward_dim = reward_dim
-        act_dim = int(low.shape[0])
-        self.action_shape = (act_dim,)
-        self.action_dtype = "float32"
-        self._scale_a, self._center_a = (high - low) / 2, (high + low) / 2
-        self._scale_t, self._center_t = torch.from_numpy(self._scale_a), torch.from_numpy(self._center_a)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.net = IQLNetworks(self.obs_dim, act_dim, list(config.net_arch), config.log_std_init)
-        self.gen = torch.Generator().manual_seed(seed + 1)
+        self._setup(config, obs_space, action_space, reward_dim, seed, lambda obs_dim, act_dim: IQLNetworks(
+            obs_dim, act_dim, list(config.net_arch), config.log_std_init))
         lr = schedule_value(config.learning_rate, 0.0)
         self.actor_opt = torch.optim.Adam(self.net.actor.parameters(), lr=lr, fused=True)
         self.critic_opt = torch.optim.Adam(self.net.critic.parameters(), lr=lr, fused=True)
@@ -68,8 +39,6 @@ class IQLAgent:
         self._critic_params = list(self.net.critic.parameters())
         self._target_params = list(self.net.critic_target.parameters())
         self.obs_norm = ObsNormalizer(self.obs_dim)
-        self.progress = 0.0
-        self.updates = 0
 
     def fit_obs_normalizer(self, obs_mo: np.ndarray) -> None:
         """Fix the state normaliser to the dataset's mean and std (as CORL's IQL does).
@@ -79,16 +48,12 @@ class IQLAgent:
         """
         self.obs_norm.fit(obs_mo)
 
-    def advance(self, env_steps: int, progress: float) -> None:
-        """Called by the loops as training progresses; ``progress`` in [0, 1] drives the lr schedule."""
-        self.progress = progress
-
     @torch.inference_mode()
     def act(self, obs_n: np.ndarray, deterministic: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The policy mean (or a clipped Gaussian sample), rescaled to the env's Box bounds."""
         obs = self.obs_norm(torch.from_numpy(np.asarray(obs_n, dtype=np.float32)))
         action_na = self.net.actor.act(obs, self.gen, deterministic)
-        return action_na.numpy() * self._scale_a + self._center_a, {}
+        return self.env_action(action_na), {}
 
     def update(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
         """One step on V (expectile of Q' − V), Q (target r + γ(1−term)V(s')), the actor, then Q'.
@@ -101,7 +66,7 @@ class IQLAgent:
             self.obs_norm.fit(np.concatenate([batch["obs"], batch["next_obs"]]))
         obs = self.obs_norm(torch.from_numpy(batch["obs"]))
         next_obs = self.obs_norm(torch.from_numpy(batch["next_obs"]))
-        action = ((torch.from_numpy(batch["action"]) - self._center_t) / self._scale_t).clamp(-1.0, 1.0)
+        action = self.unit_action(batch["action"]).clamp(-1.0, 1.0)
         reward = reward_tensor(batch["reward"])
         terminated = torch.from_numpy(batch["terminated"]).float()
         net = self.net
@@ -138,41 +103,5 @@ class IQLAgent:
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"actor": self.actor_opt, "critic": self.critic_opt, "value": self.value_opt}
 
-    def _set_learning_rate(self) -> float:
-        lr = schedule_value(self.config.learning_rate, self.progress)
-        if not isinstance(self.config.learning_rate, float):
-            for opt in self._optimizers().values():
-                for group in opt.param_groups:
-                    group["lr"] = lr
-        return lr
-
-    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Weights (targets included), optimizers and generator as arrays; counters as JSON."""
-        arrays = module_arrays(self.net, "net/") | module_arrays(self.obs_norm, "obs_norm/")
-        meta = {}
-        for name, opt in self._optimizers().items():
-            opt_arrays, meta[name] = optimizer_state(opt, f"optim/{name}/")
-            arrays.update(opt_arrays)
-        arrays.update(generator_arrays(self.gen, "rng/torch"))
-        return arrays, {"updates": self.updates, "progress": self.progress, "optimizers": meta}
-
-    def load_state(self, arrays: dict[str, np.ndarray], json_state: dict[str, Any]) -> None:
-        """Restore everything :meth:`state` saved, or only the actor from :meth:`policy_state`."""
-        load_module_arrays(self.obs_norm, arrays, "obs_norm/")
-        if json_state.get("policy_only"):
-            load_module_arrays(self.net.actor, arrays, "net/actor.")
-            return
-        load_module_arrays(self.net, arrays, "net/")
-        meta = json_state.get("optimizers", {})
-        for name, opt in self._optimizers().items():
-            if name not in meta:
-                raise AgentError(f"checkpoint has no state for the {name} optimizer: it was written by another agent")
-            load_optimizer_state(opt, arrays, meta[name], f"optim/{name}/")
-        load_generator_arrays(self.gen, arrays, "rng/torch")
-        self.updates = int(json_state.get("updates", 0))
-        self.progress = float(json_state.get("progress", 0.0))
-
-    def policy_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """What acting needs: the actor's weights and the state normaliser."""
-        arrays = module_arrays(self.net.actor, "net/actor.") | module_arrays(self.obs_norm, "obs_norm/")
-        return arrays, {"policy_only": True}
+    def _policy_modules(self) -> dict:
+        return {"obs_norm/": self.obs_norm}

@@ -14,6 +14,7 @@ Axis letters: N envs.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -62,7 +63,9 @@ class SB3Agent:
         self.config = config
         self.seed = seed
         self.metric_keys = list(logged_keys(algorithm_class(config.algo)))
-        self.model = build_model(config, placeholder_vec_env(obs_space, action_space), seed)
+        with warnings.catch_warnings():  # one placeholder env: SB3's batch-size advice is for the real count
+            warnings.filterwarnings("ignore", message=".*mini-batch size.*", category=UserWarning)
+            self.model = build_model(config, placeholder_vec_env(obs_space, action_space), seed)
 
     def bind(self, venv) -> None:
         """Rebuild the model on ``venv`` (same seed, so the same initial weights) and carry its state over."""

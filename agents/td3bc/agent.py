@@ -10,7 +10,6 @@ import torch
 from gymnasium import spaces
 
 from agents.common.offpolicy import polyak_update, reward_tensor
-from agents.common.torch_state import load_module_arrays, module_arrays
 from agents.td3.agent import TD3Agent
 from agents.td3.loss import clipped_double_q_target, critic_loss
 from agents.td3bc.config import TD3BCConfig
@@ -23,6 +22,7 @@ __all__ = ["TD3BCAgent"]
 class TD3BCAgent(TD3Agent):
     """TD3+BC on a flat Box observation and a bounded flat Box action space."""
 
+    algo = "td3bc"
     offline = True
     metric_keys = ["train/actor_loss", "train/critic_loss", "train/bc_lambda", "train/learning_rate",
                    "train/n_updates"]
@@ -55,7 +55,7 @@ class TD3BCAgent(TD3Agent):
             self.obs_norm.fit(np.concatenate([batch["obs"], batch["next_obs"]]))
         obs = self.obs_norm(torch.from_numpy(batch["obs"]))
         next_obs = self.obs_norm(torch.from_numpy(batch["next_obs"]))
-        action = ((torch.from_numpy(batch["action"]) - self._center_t) / self._scale_t).clamp(-1.0, 1.0)
+        action = self.unit_action(batch["action"]).clamp(-1.0, 1.0)
         reward = reward_tensor(batch["reward"])
         terminated = torch.from_numpy(batch["terminated"]).float()
         net = self.net
@@ -88,24 +88,15 @@ class TD3BCAgent(TD3Agent):
         metrics["train/n_updates"] = float(self.updates)
         return metrics
 
-    def state(self):
-        """TD3's state plus the state normaliser and the last λ (so a resumed run logs the same metrics)."""
-        arrays, meta = super().state()
-        arrays.update(module_arrays(self.obs_norm, "obs_norm/"))
-        meta["last_bc_lambda"] = None if self._last_lambda is None else float(self._last_lambda)
-        return arrays, meta
+    def _policy_modules(self) -> dict:
+        return {"obs_norm/": self.obs_norm}
 
-    def load_state(self, arrays, json_state) -> None:
-        """Inverse of :meth:`state` (or the actor only, from ``policy_state``)."""
-        super().load_state(arrays, json_state)
-        load_module_arrays(self.obs_norm, arrays, "obs_norm/")
-        if json_state.get("policy_only"):
-            return
+    def _extra_json(self) -> dict:
+        """TD3's counters plus the last λ (so a resumed run logs the same metrics)."""
+        lam = None if self._last_lambda is None else float(self._last_lambda)
+        return {**super()._extra_json(), "last_bc_lambda": lam}
+
+    def _load_extra_json(self, json_state: dict) -> None:
+        super()._load_extra_json(json_state)
         lam = json_state.get("last_bc_lambda")
         self._last_lambda = None if lam is None else torch.tensor(lam, dtype=torch.float32)
-
-    def policy_state(self):
-        """The actor's weights and the state normaliser (acting needs both)."""
-        arrays, meta = super().policy_state()
-        arrays.update(module_arrays(self.obs_norm, "obs_norm/"))
-        return arrays, meta

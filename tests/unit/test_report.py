@@ -107,3 +107,23 @@ def test_a_metric_some_runs_never_logged_is_marked_not_plotted(runs, tmp_path):
     text = write_report([runs / "good", runs / "bad"], tmp_path / "r.md", metrics).read_text()
     assert "| bad | 4 | not logged by every run |" in text
     assert "r-eval_missing.png" not in text
+
+
+def test_setup_differences_line_up_sb3_kwargs_with_suite_fields(tmp_path):
+    """A suite PPO against sb3.PPO with the same hyperparameters differs only in ``algo``; the fields
+    one side leaves to its library's default are listed per group, not as rows of ``<unset>``."""
+    from experiments.report import _differences
+
+    ours = {"seed": 0, "name": "a", "agent": {"algo": "ppo", "n_steps": 32, "gamma": 0.98, "vf_coef": 0.5}}
+    sb3 = {"seed": 0, "name": "b", "agent": {"algo": "sb3.PPO", "policy": "MlpPolicy",
+                                              "kwargs": {"n_steps": 32, "gamma": 0.99}}}
+    groups = {}
+    for name, manifest in (("a", ours), ("b", sb3)):
+        run = tmp_path / name / "s0"
+        run.mkdir(parents=True)
+        (run / "manifest.json").write_text(json.dumps(manifest))
+        groups[name] = [run]
+    lines = _differences(groups)
+    rows = [line for line in lines if line.startswith("| `")]
+    assert rows == ["| `agent.algo` | `ppo` | `sb3.PPO` |", "| `agent.gamma` | `0.98` | `0.99` |"]
+    assert "- `a`: `vf_coef=0.5`" in lines and "- `b`: `policy=MlpPolicy`" in lines

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments.tune import Param, TuneError, check_space, load_space
+from experiments.tune import SearchParam, TuneError, check_space, load_space
 
 CARTPOLE = Path(__file__).resolve().parents[2] / "experiments" / "manifests" / "cartpole_ppo.yaml"
 
@@ -20,8 +20,9 @@ def _space(tmp_path: Path, text: str) -> Path:
 def test_load_space_ranges_and_choices(tmp_path):
     path = _space(tmp_path, "agent.learning_rate: {low: 1.0e-4, high: 3.0e-3, log: true}\n"
                             "agent.n_epochs: {low: 4, high: 20}\nagent.net_arch: {choices: [[64, 64], [32]]}\n")
-    assert load_space(path) == [Param("agent.learning_rate", 1e-4, 3e-3, True), Param("agent.n_epochs", 4, 20),
-                                Param("agent.net_arch", choices=([64, 64], [32]))]
+    assert load_space(path) == {"agent.learning_rate": SearchParam(low=1e-4, high=3e-3, log=True),
+                                "agent.n_epochs": SearchParam(low=4, high=20),
+                                "agent.net_arch": SearchParam(choices=[[64, 64], [32]])}
     check_space(CARTPOLE, load_space(path), [], path)
 
 
@@ -29,6 +30,8 @@ def test_load_space_ranges_and_choices(tmp_path):
     ("agent.gamma: {low: 0.99, high: 0.9}", "low < high"),
     ("agent.gamma: {low: 0.0, high: 0.9, log: true}", "low > 0"),
     ("agent.gamma: {choices: []}", "non-empty"),
+    ("agent.gamma: {choices: [0.9], low: 0.1}", "alone"),
+    ("agent.gamma: {low: 0.9}", "give low and high"),
     ("agent.gamma: {low: 0.9, hi: 0.99}", "unknown key"),
     ("agent.gamma: 0.9", "expected"),
     ("seed: {low: 0, high: 9}", "cannot be searched"),
