@@ -5,6 +5,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from agents.awac.config import AWACConfig
+from agents.bc.config import BCConfig
+from agents.cql.config import CQLConfig
 from agents.dqn.config import DQNConfig
 from agents.iql.config import IQLConfig
 from agents.mo_dqn.config import MODQNConfig
@@ -17,7 +20,8 @@ from agents.td3bc.config import TD3BCConfig
 __all__ = ["AGENT_CONFIGS", "SB3_TAG", "agent_tag", "build_agent", "config_model", "metric_keys"]
 
 AGENT_CONFIGS: dict[str, type] = {"ppo": PPOConfig, "sac": SACConfig, "td3": TD3Config, "dqn": DQNConfig,
-                                  "mo_dqn": MODQNConfig, "iql": IQLConfig, "td3bc": TD3BCConfig}
+                                  "mo_dqn": MODQNConfig, "iql": IQLConfig, "td3bc": TD3BCConfig, "bc": BCConfig,
+                                  "cql": CQLConfig, "awac": AWACConfig}
 """Every registered algorithm's config model, keyed by its ``algo`` name."""
 
 _AGENT_CLASSES = {
@@ -28,6 +32,9 @@ _AGENT_CLASSES = {
     "mo_dqn": "agents.mo_dqn.agent:MODQNAgent",
     "iql": "agents.iql.agent:IQLAgent",
     "td3bc": "agents.td3bc.agent:TD3BCAgent",
+    "bc": "agents.bc.agent:BCAgent",
+    "cql": "agents.cql.agent:CQLAgent",
+    "awac": "agents.awac.agent:AWACAgent",
     "sb3": "agents.sb3.agent:SB3Agent",
 }
 

@@ -3,16 +3,19 @@ uninterrupted run (issue 8, acceptance: >= 50 trials across the kinds of run, 0 
 
 Run by hand (it takes minutes; CI runs the subset in tests/reliability/test_kill.py)::
 
-    python benchmarks/soak_kill.py                          # 4 kinds: every hook, final-save hooks, random kills
+    python benchmarks/soak_kill.py                          # 5 kinds: every hook, final-save hooks, random kills
     python benchmarks/soak_kill.py --random 10 --max-kills 4 --kinds ppo,sac --seed 7
 
 Trials per kind: every checkpoint-writing hook (``RLSUITE_FAULT``) at a mid-run save that prunes,
-the publish-boundary hooks at the final save, and ``--random`` trials in which the run is SIGKILLed
-when ``metrics.csv`` reaches a random row count, resumed, killed again (up to ``--max-kills``), and
-resumed to the end. A trial is *lost* if a resume fails; *identical* if the final policy, the final
-checkpoint (weights, optimizer and generator state, replay buffer, state.json with counters and
-teacher state) and metrics.csv (wall-clock columns aside) equal the reference's. Exit code 1 unless
-every trial is identical. The run kinds and the harness are those of tests/reliability/harness.py.
+the publish-boundary hooks of the final checkpoint and of ``final/`` (for the offline-to-online
+kind also every hook at a save inside its offline phase, so the resume crosses the phase switch),
+and ``--random`` trials in which the run is SIGKILLed when ``metrics.csv`` reaches a random row
+count, resumed, killed again (up to ``--max-kills``), and resumed to the end. A trial is *lost* if
+a resume fails; *identical* if the final policy, the final checkpoint (weights, optimizer and
+generator state, replay buffer, state.json with counters and teacher state) and metrics.csv
+(wall-clock columns aside) equal the reference's. Exit code 1 unless every trial is identical. The
+run kinds and the harness are those of tests/reliability/harness.py; the offline-to-online kind's
+dataset is collected into the work directory (never committed).
 """
 
 from __future__ import annotations
@@ -32,15 +35,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.reliability.harness import (  # noqa: E402
     HOOKS,
     KINDS,
+    OFFLINE_PHASE_SWITCH,
     Zygote,
     kill_trial,
     reference_rows,
     rl,
+    set_workspace,
     summary,
     train_args,
 )
 
-FINAL_HOOKS = ("before_replace", "after_replace_before_dir_fsync")
+FINAL_HOOKS = ("before_replace", "after_replace_before_dir_fsync", "final_before_replace", "final_after_replace")
+"""At the last step: the publish boundary of the final checkpoint, then of ``final/`` (``save_final_policy``)."""
 
 
 def plan(kinds: list[str], random_per_kind: int) -> list[tuple[str, tuple[str, int] | None]]:
@@ -49,13 +55,16 @@ def plan(kinds: list[str], random_per_kind: int) -> list[tuple[str, tuple[str, i
         k = KINDS[kind]
         trials += [(kind, (hook, k.fault_step)) for hook in HOOKS]
         trials += [(kind, (hook, k.checkpoints[-1])) for hook in FINAL_HOOKS]
+        if kind == "offline":  # a save inside the offline phase that has an earlier checkpoint before it
+            offline_step = max(s for s in k.checkpoints[1:] if s < OFFLINE_PHASE_SWITCH)
+            trials += [(kind, (hook, offline_step)) for hook in HOOKS]
         trials += [(kind, None)] * random_per_kind
     return trials
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--kinds", default="ppo,dqn,sac,curriculum", help=f"comma-separated, from {sorted(KINDS)}")
+    p.add_argument("--kinds", default="ppo,dqn,sac,curriculum,offline", help=f"comma-separated, from {sorted(KINDS)}")
     p.add_argument("--random", type=int, default=6, help="random-kill trials per kind (default 6)")
     p.add_argument("--max-kills", type=int, default=3, help="SIGKILLs per random trial (default 3)")
     p.add_argument("--seed", type=int, default=None, help="seed of the kill moments (default: from the clock)")
@@ -69,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(seed)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="rlsuite-soak-"))
     work.mkdir(parents=True, exist_ok=True)
+    set_workspace(work / "workspace")
+    (work / "workspace").mkdir(exist_ok=True)
     trials = plan(kinds, args.random)
     print(f"soak: {len(trials)} trials over {', '.join(kinds)}; seed {seed}; work dir {work}", flush=True)
     t0 = time.perf_counter()

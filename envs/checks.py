@@ -14,10 +14,17 @@ step 0 of an episode and the k-th ``step()`` in it is step k; the vector step co
 calls on the vector env. The batch is checked with vectorised numpy first; the per-env loop that
 locates the offender runs only when that fast check fails.
 
-Limitation: ``SyncVectorEnv`` / ``AsyncVectorEnv`` copy sub-env observations into a batch array of
-the declared dtype and shape, so a sub-env's wrong dtype is cast silently and a wrong shape raises
-inside gymnasium before this wrapper sees the step. Only ``final_obs`` carries the sub-env's own
-array; a batch-level dtype or shape error (from a native vector env) is reported for all envs.
+Actions: for a float ``Box`` action space every action batch is checked for NaN/inf before it
+reaches the envs (one vectorised ``isfinite`` over the batch), so a diverged policy is named as
+such (kind ``action_nonfinite``) instead of coming back as a non-finite reward blamed on the env.
+
+Sub-env observations: ``SyncVectorEnv`` / ``AsyncVectorEnv`` copy sub-env observations into a batch
+array of the declared dtype and shape, so a sub-env's wrong dtype would be cast silently and a
+wrong shape would raise inside gymnasium before this wrapper sees the step. `SubEnvObsCheck`, the
+outermost wrapper of each sub-env the suite builds (``experiments.session.build_envs``), checks
+shape and (``Box``) dtype before the batching; `ContractCheck` turns its finding into the usual
+error naming env, episode and step. In ``mode="warn"`` a wrong dtype warns and is cast; a wrong
+shape always raises (the batch cannot hold it).
 
 `check_env_strict` runs gymnasium's ``check_env`` and returns every warning and error as text, for
 ``rl check-env``, which fails on any.
@@ -37,7 +44,8 @@ from gymnasium import spaces
 from gymnasium.utils.env_checker import check_env
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
-__all__ = ["ADVISORY_WARNINGS", "ContractCheck", "EnvContractError", "EnvContractWarning", "check_env_strict"]
+__all__ = ["ADVISORY_WARNINGS", "ContractCheck", "EnvContractError", "EnvContractWarning", "SubEnvObsCheck",
+           "check_env_strict"]
 
 _HINTS = {
     "obs": "the env returned an observation that breaks its observation space — fix the env or its space",
@@ -48,6 +56,8 @@ _HINTS = {
     "reward_nonfinite": "the env returned a non-finite reward — fix the env or add a reward-clipping wrapper",
     "flags": "terminated and truncated must be bool arrays shaped [num_envs]",
     "api": "step() must return (obs, reward, terminated, truncated, info) with info a dict",
+    "action_nonfinite": "the policy returned a non-finite action: training diverged (lower the learning rate, "
+    "clip gradients) or the agent has a bug; the env is not to blame",
 }
 
 
@@ -77,6 +87,58 @@ class EnvContractError(ValueError):
 
 class EnvContractWarning(UserWarning):
     """`ContractCheck` in ``mode="warn"`` warns with this category, once per kind of violation."""
+
+
+class _SubEnvObsError(Exception):
+    """Raised by `SubEnvObsCheck` through the vector env; `ContractCheck` reports it with env, episode, step."""
+
+    def __init__(self, index: int, kind: str, what: str, during: str):
+        super().__init__(f"env {index}: {what}")
+        self.index, self.kind, self.what, self.during = index, kind, what, during
+
+
+class SubEnvObsCheck(gymnasium.Wrapper):
+    """Checks the shape (and, for a ``Box``, the dtype) of one sub-env's observations before a vector
+    env batches them; wrap each sub-env with it outermost and the vector env with `ContractCheck`.
+
+    ``strict_dtype=False`` (``ContractCheck(mode="warn")``) warns once about a wrong dtype and lets
+    the vector env cast it. Cost: a shape and a dtype comparison per sub-env step.
+    """
+
+    def __init__(self, env: gymnasium.Env, index: int, strict_dtype: bool = True) -> None:
+        super().__init__(env)
+        self.index = index
+        space = env.observation_space
+        known = isinstance(space, spaces.Box | spaces.Discrete | spaces.MultiDiscrete | spaces.MultiBinary)
+        self._shape = space.shape if known else None
+        self._dtype = space.dtype if isinstance(space, spaces.Box) else None
+        self._strict_dtype = strict_dtype
+        self._warned = False
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        self._check(obs, "reset")
+        return obs, info
+
+    def step(self, action):
+        result = self.env.step(action)
+        self._check(result[0], "step")
+        return result
+
+    def _check(self, obs: Any, during: str) -> None:
+        if self._shape is None:
+            return
+        if np.shape(obs) != self._shape:
+            raise _SubEnvObsError(self.index, "obs_shape", f"observation shape is {np.shape(obs)}, expected "
+                                  f"{self._shape} (the vector env cannot batch it)", during)
+        if self._dtype is not None and isinstance(obs, np.ndarray | np.generic) and obs.dtype != self._dtype:
+            what = f"observation dtype is {obs.dtype}, expected {self._dtype}"
+            if self._strict_dtype:
+                raise _SubEnvObsError(self.index, "obs_dtype", f"{what} (the vector env would cast it silently)",
+                                      during)
+            if not self._warned:
+                self._warned = True
+                warnings.warn(f"env {self.index}: {what}; the vector env casts it", EnvContractWarning, stacklevel=3)
 
 
 class ContractCheck(VectorWrapper, gymnasium.utils.RecordConstructorArgs):
@@ -120,11 +182,16 @@ class ContractCheck(VectorWrapper, gymnasium.utils.RecordConstructorArgs):
         self._ended_n = np.zeros(self.num_envs, dtype=bool)
         self._space = self.single_observation_space
         self._in_bounds = _bounds_check(self._space)
+        act = self.single_action_space
+        self._float_actions = isinstance(act, spaces.Box) and np.issubdtype(act.dtype, np.floating)
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
         # SyncVectorEnv pops "reset_mask" from options, so read it first.
         mask = None if options is None else options.get("reset_mask")
-        obs, info = self.env.reset(seed=seed, options=options)
+        try:
+            obs, info = self.env.reset(seed=seed, options=options)
+        except _SubEnvObsError as err:
+            self._sub_env_failed(err, in_step=False)
         reset_n = np.ones(self.num_envs, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
         self._start_episodes(reset_n)
         self._ended_n = self._ended_n & ~reset_n
@@ -134,7 +201,12 @@ class ContractCheck(VectorWrapper, gymnasium.utils.RecordConstructorArgs):
         return obs, info
 
     def step(self, actions):
-        result = self.env.step(actions)
+        if self._float_actions and not np.isfinite(actions).all():  # one vectorised pass over the batch
+            self._check_actions(actions)
+        try:
+            result = self.env.step(actions)
+        except _SubEnvObsError as err:
+            self._sub_env_failed(err, in_step=True)
         self.vector_step += 1
         if not isinstance(result, tuple) or len(result) != 5:
             got = f"a {len(result)}-tuple" if isinstance(result, tuple) else f"a {type(result).__name__}"
@@ -157,26 +229,49 @@ class ContractCheck(VectorWrapper, gymnasium.utils.RecordConstructorArgs):
         self._check_obs_batch(obs)
         return result
 
+    def _check_actions(self, actions: Any) -> None:
+        """Name the first env whose action is non-finite (the slow path, after the batch check failed)."""
+        act_n = np.asarray(actions).reshape(self.num_envs, -1)
+        bad_n = ~np.isfinite(act_n).all(axis=1)
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            bad_n &= ~self._ended_n  # these envs only reset on this step and ignore their action
+        for i in np.flatnonzero(bad_n):
+            action = np.asarray(actions)[i]
+            index = tuple(int(k) for k in np.argwhere(~np.isfinite(action))[0]) if action.ndim else ()
+            self._fail("action_nonfinite", int(i), f"action{_index(index)} is {_fmt(action[index])}", ahead=1)
+
+    def _sub_env_failed(self, err: _SubEnvObsError, in_step: bool) -> None:
+        """Report what `SubEnvObsCheck` found in sub-env ``err.index`` (the vector step did not finish)."""
+        i = err.index
+        vector_step = self.vector_step + in_step
+        if err.during == "reset":  # a reset, or an autoreset inside a step: step 0 of the next episode
+            episode, step = int(self.episode_n[i]) + 1, 0
+        else:
+            episode, step = int(self.episode_n[i]), int(self.step_in_episode_n[i]) + 1
+        message = f"env {i}, episode {episode}, step {step} (vector step {vector_step}): {err.what}; {_HINTS['obs']}"
+        self.violation_counts[err.kind] = self.violation_counts.get(err.kind, 0) + 1
+        raise EnvContractError(message, err.kind, i, episode, step, vector_step) from None
+
     def _start_episodes(self, start_n: np.ndarray) -> None:
         # Arithmetic on the [N] masks rather than fancy indexing: this runs on every step.
         self.episode_n += start_n
         self.step_in_episode_n *= ~start_n
 
-    def _where(self, i: int | None) -> str:
+    def _where(self, i: int | None, ahead: int = 0) -> str:
         if i is None:
-            return f"all envs (vector step {self.vector_step})"
-        return (
-            f"env {i}, episode {self.episode_n[i]}, step {self.step_in_episode_n[i]} (vector step {self.vector_step})"
-        )
+            return f"all envs (vector step {self.vector_step + ahead})"
+        return (f"env {i}, episode {self.episode_n[i]}, step {self.step_in_episode_n[i] + ahead} "
+                f"(vector step {self.vector_step + ahead})")
 
-    def _fail(self, kind: str, i: int | None, what: str, force: bool = False) -> None:
+    def _fail(self, kind: str, i: int | None, what: str, force: bool = False, ahead: int = 0) -> None:
+        """``ahead=1``: about the step that is to come (an action), not the one that was returned."""
         self.violation_counts[kind] = self.violation_counts.get(kind, 0) + 1
         hint = _HINTS.get(kind) or _HINTS["obs_nonfinite" if kind.endswith("nonfinite") else "obs"]
-        message = f"{self._where(i)}: {what}; {hint}"
+        message = f"{self._where(i, ahead)}: {what}; {hint}"
         if self.mode == "error" or force:
             episode = None if i is None else int(self.episode_n[i])
-            step = None if i is None else int(self.step_in_episode_n[i])
-            raise EnvContractError(message, kind, i, episode, step, self.vector_step)
+            step = None if i is None else int(self.step_in_episode_n[i]) + ahead
+            raise EnvContractError(message, kind, i, episode, step, self.vector_step + ahead)
         if kind not in self._warned:
             self._warned.add(kind)
             warnings.warn(message, EnvContractWarning, stacklevel=4)

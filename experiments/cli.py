@@ -56,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--allow-mixed", action="store_true", help="merge runs whose manifests differ")
     pl.add_argument("--pareto", action="store_true", help="multi-objective: draw each run's Pareto front")
     pl.add_argument("--checkpoint", type=int, metavar="STEP", help="--pareto: use checkpoint STEP, not final/")
+    pl.add_argument("--curriculum", action="store_true",
+                    help="curriculum: density of the sampled tasks against env steps, one panel per task parameter")
 
     r = sub.add_parser("reproduce", help="rerun a run from its stored manifest and compare")
     r.add_argument("run", type=Path)
@@ -120,12 +122,18 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _dispatch(args)
-    except KeyboardInterrupt as err:
-        print("rl: interrupted; the last checkpoint is kept, continue with 'rl train --resume RUN'", file=sys.stderr)
+    except KeyboardInterrupt as err:  # experiments.train.Interrupted says which checkpoint it wrote
+        print(f"rl: interrupted; {str(err) or 'the last checkpoint is kept'}, continue with 'rl train --resume RUN'",
+              file=sys.stderr)
         return getattr(err, "exit_code", 130)
     except Exception as err:  # user mistakes become one line; anything else is a bug with a traceback
         if _is_user_error(err):
             print(f"rl: error: {err}", file=sys.stderr)
+            return EXIT_USER
+        if isinstance(err, OSError) and err.errno is not None:  # disk full, read-only, permissions: one line
+            from experiments.run_dir import os_error_text
+
+            print(f"rl: error: {os_error_text(err)}: {err.filename or 'an unnamed file'}", file=sys.stderr)
             return EXIT_USER
         if type(err).__name__ == "TrainingError":
             print(f"rl: training stopped: {err}", file=sys.stderr)
@@ -136,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
 def _is_user_error(err: Exception) -> bool:
     names = {"ManifestError", "RunDirError", "EnvBuildError", "AgentError", "CheckpointError",
              "EnvContractError", "PlotError", "EvalError", "SweepError", "ReportError", "TuneError",
-             "ParetoError", "MOWrapperError", "CurriculumError", "DatasetError", "SB3ConfigError"}
+             "ParetoError", "MOWrapperError", "CurriculumError", "DatasetError", "SB3ConfigError",
+             "MetricsFileError"}
     return type(err).__name__ in names
 
 
@@ -156,6 +165,14 @@ def _dispatch(args) -> int:
 
         res = evaluate_pareto(args.run, args.checkpoint, args.points, args.sweep, args.episodes_per_weight, args.seed)
         print(json.dumps(res) if args.json else format_pareto(res))
+        return 0
+    if args.command == "plot" and args.curriculum:
+        from experiments.plot_curriculum import plot_curriculum
+        from experiments.plotting import PlotError
+
+        if args.pareto:
+            raise PlotError("--curriculum and --pareto draw different pictures; give one of them")
+        print(f"wrote {plot_curriculum(args.paths, args.out, allow_mixed=args.allow_mixed)}")
         return 0
     if args.command == "plot" and args.pareto:
         from experiments.mo import plot_pareto

@@ -6,6 +6,12 @@ from the teacher (its generator is the run's ``teacher`` stream), hears every fi
 ``curriculum/*`` columns to each metrics row, and stores the teacher's JSON state in checkpoints so
 ``--resume`` is exact.
 
+It also records the sampled-task distribution over time (`CurriculumLog`): one row per finished
+training episode in ``<run>/curriculum.csv`` (``step, env, task/<param>..., return, success,
+length``; ``step`` is the env step of the metrics row the episode was counted in) and TensorBoard
+histograms ``curriculum/task/<param>`` (and ``curriculum/episode_return``) at every metrics row. On
+resume the CSV drops rows after the checkpoint, like ``metrics.csv``, and TensorBoard purges them.
+
 Example manifest section::
 
     curriculum:
@@ -43,10 +49,16 @@ from experiments.extensions import register_extension
 from rl.core.rollout import EpisodeRecord
 from rl.core.seeding import SeedPlan
 
-__all__ = ["CurriculumError", "CurriculumExtension", "CurriculumSpec", "check_curriculum", "evaluate_heldout",
-           "format_heldout_table"]
+__all__ = ["CURRICULUM_CSV", "CurriculumError", "CurriculumExtension", "CurriculumLog", "CurriculumSpec",
+           "check_curriculum", "evaluate_heldout", "format_heldout_table", "histogram_edges", "record_columns"]
 
 TEACHER_KINDS = ("uniform", "linear_schedule", "staged_schedule", "alp_gmm", "plr")
+CURRICULUM_CSV = "curriculum.csv"
+"""The per-episode task record in a run directory."""
+HISTOGRAM_BINS = 30
+"""Bins of a box parameter's TensorBoard histogram (fixed edges over the sampled space)."""
+MAX_LEVEL_BINS = 100
+"""Discrete levels get one bin each up to this many levels, then even bins of several levels."""
 
 
 class TaskSpaceSpec(StrictModel):
@@ -205,7 +217,8 @@ class CurriculumExtension:
         if space.levels:
             self.columns.append("curriculum/unique_levels")
         self.columns += [f"curriculum/{k}" for k in self._teacher_keys]
-        self._row: list[list] = []
+        self._row: list[list] = []  # [task, return, success, sub-env, length] since the last metrics row
+        self._logged: list[list] | None = None  # rows counted by metrics() until CurriculumLog writes them
 
     def wrap_env(self, env, index: int):
         return CurriculumWrapper(env, self, index)
@@ -215,7 +228,7 @@ class CurriculumExtension:
 
     def episode_end(self, index: int, task: Task, ret: float, success: bool | None, length: int) -> None:
         self.teacher.update(task, ret, success, length)
-        self._row.append([task, float(ret), success])
+        self._row.append([task, float(ret), success, int(index), int(length)])
 
     def on_episode(self, ep: EpisodeRecord) -> None:
         pass  # the wrapper reports episodes as they end, in sub-env order
@@ -224,6 +237,8 @@ class CurriculumExtension:
         """Statistics of the episodes finished since the previous row, plus the teacher's own."""
         out = {f"curriculum/{k}": v for k, v in self.teacher.stats().items()}
         rows, self._row = self._row, []
+        if self._logged is not None:
+            self._logged.extend(rows)
         out["curriculum/episodes"] = float(len(rows))
         if not rows:
             return out
@@ -243,7 +258,81 @@ class CurriculumExtension:
 
     def load(self, state: dict[str, Any]) -> None:
         self.teacher.load_state_dict(state["teacher"])
-        self._row = [list(r) for r in state["row"]]
+        # Checkpoints written before the record existed hold [task, return, success] rows.
+        self._row = [[*r, None, None][:5] if len(r) == 3 else list(r) for r in state["row"]]
+
+    def log_sinks(self, run_dir: Path, resume_step: int | None, tensorboard) -> list[CurriculumLog]:
+        """The sink that writes this run's task record and histograms at every metrics row."""
+        return [CurriculumLog(self, Path(run_dir) / CURRICULUM_CSV, resume_step, tensorboard)]
+
+    def take_logged(self) -> list[list]:
+        """The episodes counted in the metrics rows since the last call (kept only once a
+        `CurriculumLog` is attached, so an extension without one holds nothing back)."""
+        rows, self._logged = self._logged or [], []
+        return rows
+
+
+def record_columns(space: TaskSpace) -> list[str]:
+    """Columns of ``curriculum.csv`` for ``space``."""
+    params = [f"task/{n}" for n in space.names] + ([f"task/{LEVEL_KEY}"] if space.levels else [])
+    return ["step", "env", *params, "return", "success", "length"]
+
+
+def histogram_edges(space: TaskSpace, name: str) -> np.ndarray:
+    """Fixed bin edges of task parameter ``name`` (a box name or ``"level"``) over ``space``."""
+    if name == LEVEL_KEY:
+        width = math.ceil(space.levels / MAX_LEVEL_BINS)
+        return np.arange(math.ceil(space.levels / width) + 1, dtype=np.float64) * width
+    low, high = space.box[name]
+    return np.linspace(low, high, HISTOGRAM_BINS + 1)
+
+
+class CurriculumLog:
+    """A metrics sink (see `rl.core.metrics.MetricLogger`) that writes, at every metrics row, the
+    episodes that row counted: one ``curriculum.csv`` row each, and TensorBoard histograms of each
+    task parameter (``curriculum/task/<param>``) and of the episode returns.
+
+    ``curriculum.csv`` is a `rl.core.metrics.CsvSink`: flushed with ``metrics.csv`` and fsynced
+    before every checkpoint, and on resume cut back to the rows at or before the checkpoint's step.
+    """
+
+    def __init__(self, ext: CurriculumExtension, path: Path, resume_step: int | None, tensorboard=None):
+        from rl.core.metrics import CsvSink
+
+        if path.is_symlink():
+            raise CurriculumError(f"{path}: is a symlink; a run's own files must be inside it. Replace the link "
+                                  "by the real file and resume again")
+        self.ext = ext
+        ext.take_logged()  # from now on metrics() keeps its rows for this sink
+        self.space = ext.space
+        self.tensorboard = tensorboard
+        self.csv = CsvSink(path, record_columns(self.space), resume_step=resume_step)
+        self._edges = {n: histogram_edges(self.space, n) for n in self.space.names}
+        if self.space.levels:
+            self._edges[LEVEL_KEY] = histogram_edges(self.space, LEVEL_KEY)
+
+    def write(self, step: int, values) -> None:
+        rows = self.ext.take_logged()
+        if not rows:
+            return
+        for task, ret, success, index, length in rows:
+            record = {f"task/{k}": float(v) for k, v in task.items()}
+            record |= {"env": index, "return": ret, "success": None if success is None else float(success),
+                       "length": length}
+            self.csv.write(step, record)
+        if self.tensorboard is not None:
+            for name, edges in self._edges.items():
+                self.tensorboard.histogram(step, f"curriculum/task/{name}", [r[0][name] for r in rows], edges)
+            returns = np.array([r[1] for r in rows])
+            lo, hi = float(returns.min()), float(returns.max())
+            self.tensorboard.histogram(step, "curriculum/episode_return", returns,
+                                       np.linspace(lo, hi if hi > lo else lo + 1.0, HISTOGRAM_BINS + 1))
+
+    def flush(self, durable: bool = False) -> None:
+        self.csv.flush(durable)
+
+    def close(self) -> None:
+        self.csv.close()
 
 
 def _factory(manifest, plan: SeedPlan) -> CurriculumExtension | None:

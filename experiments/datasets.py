@@ -85,7 +85,7 @@ def validate_dataset(manifest) -> None:
         return
     if agent_class(manifest.agent.algo).on_policy:
         raise ManifestError(f"agent.algo={manifest.agent.algo} is on-policy; datasets and phases need an "
-                            "off-policy or offline agent (iql, td3bc, sac, td3)")
+                            "off-policy or offline agent (bc, td3bc, iql, cql, awac, sac, td3)")
     if manifest.phases is not None:
         total = sum(phase_length(p) for p in manifest.phases)
         if total != manifest.train.total_steps:

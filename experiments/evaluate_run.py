@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -31,18 +32,12 @@ def load_policy_agent(run: Path, checkpoint: int | None):
     envs.close()
     if checkpoint is None:
         final = run / "final"
-        if not (final / "policy.safetensors").is_file():
+        if not os.path.lexists(final):
             raise EvalError(f"{run}: no final/ policy (the run has not finished); use --checkpoint STEP")
-        from safetensors import SafetensorError
-        from safetensors.numpy import load_file
-
-        from experiments.manifest import read_json_strict
-
-        try:
-            weights = load_file(str(final / "policy.safetensors"))
-        except (SafetensorError, OSError) as err:
-            raise EvalError(f"{final / 'policy.safetensors'}: unreadable ({err})") from None
-        meta = read_json_strict(final / "policy.json")
+        weights, meta = ckpt.load_final_policy(final)  # sizes and sha256 checked against final/MANIFEST.json
+        if meta.get("algo") != manifest.agent.algo or not isinstance(meta.get("agent"), dict):
+            raise EvalError(f"{final / 'policy.json'}: written by algo {meta.get('algo')!r}, but the run's "
+                            f"manifest says {manifest.agent.algo!r}")
         agent.load_state(weights, meta["agent"])
         return manifest, agent, "final"
     path = run / "checkpoints" / f"step-{checkpoint:012d}"

@@ -4,6 +4,12 @@ in a run without the loops knowing about them.
 An extension can wrap each training sub-env, see every finished training episode, add columns to
 the metrics, and put its state into checkpoints so ``--resume`` stays exact. Factories are
 registered by name and asked, in order, whether the manifest needs them.
+
+Optionally, ``log_sinks(run_dir, resume_step, tensorboard) -> list`` gives metric sinks of the
+extension's own (``write(step, row)``, ``flush(durable)``, ``close()``, as in `rl.core.metrics`)
+that receive every metrics row after ``metrics.csv`` and TensorBoard; ``resume_step`` is the
+restored checkpoint's step (None for a new run), after which the sink must drop what it had
+written. The curriculum's ``curriculum.csv`` and task histograms are written this way.
 """
 
 from __future__ import annotations

@@ -14,7 +14,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, ValidationError, field_validator
 
+from agents.awac.config import AWACConfig
+from agents.bc.config import BCConfig
 from agents.common.config import StrictModel
+from agents.cql.config import CQLConfig
 from agents.dqn.config import DQNConfig
 from agents.iql.config import IQLConfig
 from agents.mo_dqn.config import MODQNConfig
@@ -42,7 +45,7 @@ class ManifestError(ValueError):
 
 
 def _check_name(value: str, what: str) -> str:
-    if not NAME_RE.match(value) or ".." in value:
+    if not NAME_RE.fullmatch(value) or ".." in value:
         raise ValueError(
             f"{what} {value!r} must be 1-100 characters of letters, digits, '_', '-', '.', "
             "start with a letter or digit, and contain no '..' or '/'"
@@ -112,7 +115,8 @@ def _agent_tag(value: Any) -> Any:
 AgentSpec = Annotated[
     Annotated[PPOConfig, Tag("ppo")] | Annotated[SACConfig, Tag("sac")] | Annotated[TD3Config, Tag("td3")]
     | Annotated[DQNConfig, Tag("dqn")] | Annotated[MODQNConfig, Tag("mo_dqn")] | Annotated[IQLConfig, Tag("iql")]
-    | Annotated[TD3BCConfig, Tag("td3bc")] | Annotated[SB3Config, Tag(SB3_TAG)],
+    | Annotated[TD3BCConfig, Tag("td3bc")] | Annotated[BCConfig, Tag("bc")] | Annotated[CQLConfig, Tag("cql")]
+    | Annotated[AWACConfig, Tag("awac")] | Annotated[SB3Config, Tag(SB3_TAG)],
     Discriminator(_agent_tag),
 ]
 

@@ -58,17 +58,18 @@ def _parse_row(row: list[str], n_cols: int) -> list[float] | None:
         return None
 
 
-def read_metrics(run_dir: Path | str) -> dict[str, np.ndarray]:
-    """Columns of ``<run_dir>/metrics.csv`` as float arrays (NaN where a cell is empty).
+def read_metrics(run_dir: Path | str, filename: str = "metrics.csv") -> dict[str, np.ndarray]:
+    """Columns of ``<run_dir>/metrics.csv`` (or another CSV of the run whose first column is
+    ``step``, e.g. ``curriculum.csv``) as float arrays (NaN where a cell is empty).
 
     A last line cut short by a killed run (no newline, wrong number of cells or an unparsable
     number) is dropped; a malformed line anywhere else is an error naming file and line.
     """
-    path = Path(run_dir) / "metrics.csv"
+    path = Path(run_dir) / filename
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise PlotError(f"{path}: no metrics.csv; expected a run directory runs/<name>/<run id>/") from None
+        raise PlotError(f"{path}: no {filename}; expected a run directory runs/<name>/<run id>/") from None
     except (OSError, UnicodeDecodeError) as err:
         raise PlotError(f"{path}: cannot read metrics: {err}") from None
     lines = text.splitlines(keepends=True)

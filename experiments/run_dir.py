@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import fcntl
 import importlib.metadata
 import json
@@ -14,7 +15,8 @@ from pathlib import Path
 
 from experiments.manifest import NAME_RE
 
-__all__ = ["RunDirError", "RunLock", "new_run_dir", "write_provenance", "append_event", "check_run_id"]
+__all__ = ["RunDirError", "RunLock", "append_event", "check_run_entries", "check_run_id", "new_run_dir",
+           "os_error_text", "write_provenance"]
 
 _PACKAGES = ("rlsuite", "numpy", "torch", "jax", "jaxlib", "gymnasium", "stable-baselines3", "pydantic",
              "safetensors", "tensorboard", "scipy")
@@ -26,9 +28,30 @@ class RunDirError(ValueError):
 
 def check_run_id(run_id: str) -> str:
     """Validate a run id like a manifest name (no separators, no '..', no leading dot)."""
-    if not NAME_RE.match(run_id) or ".." in run_id:
+    if not NAME_RE.fullmatch(run_id) or ".." in run_id:
         raise RunDirError(f"--run-id {run_id!r}: use 1-100 letters, digits, '_', '-', '.', no '..' or '/'")
     return run_id
+
+
+def os_error_text(err: OSError) -> str:
+    """``<strerror> [<ERRNO>]`` of an OSError, e.g. ``Read-only file system [EROFS]``."""
+    name = errno.errorcode.get(err.errno, str(err.errno)) if err.errno is not None else type(err).__name__
+    return f"{err.strerror or err} [{name}]"
+
+
+def check_run_entries(run_dir: Path) -> None:
+    """Refuse a run with a symlink among its own entries (``checkpoints/``, ``tb/``, ``.lock``, ``final/``,
+    ``metrics.csv``, ``events.jsonl`` ...): resuming writes into, truncates or deletes each of them, and
+    through a link it would do so outside the run. Every entry directly in the run counts."""
+    try:
+        entries = sorted(run_dir.iterdir())
+    except OSError as err:
+        raise RunDirError(f"{run_dir}: cannot list the run directory: {os_error_text(err)}") from None
+    for entry in entries:
+        if entry.is_symlink():
+            raise RunDirError(f"{entry}: is a symlink (to {os.readlink(entry)}); a run's own files must be inside "
+                              "it, and resuming would write through the link. Replace the link by the real "
+                              "file or directory and resume again")
 
 
 def _inside(root: Path, path: Path) -> bool:
@@ -56,8 +79,15 @@ def new_run_dir(runs_dir: Path, name: str, seed: int, run_id: str | None, force:
         if not force:
             raise RunDirError(f"{path}: run already exists; use 'rl train --resume {path}' to continue it "
                               "or --force to start it again from scratch")
-        _clear_run(path)
-    path.mkdir(parents=True, exist_ok=True)
+        try:
+            _clear_run(path)
+        except OSError as err:
+            raise RunDirError(f"{err.filename or path}: cannot clear the run for --force: {os_error_text(err)}"
+                              ) from None
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RunDirError(f"{err.filename or path}: cannot create the run directory: {os_error_text(err)}") from None
     return path
 
 
@@ -81,15 +111,24 @@ class RunLock:
         self._fd: int | None = None
 
     def __enter__(self) -> RunLock:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:  # O_NOFOLLOW: a symlinked .lock would truncate its target
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as err:
+            raise RunDirError(f"{self.path}: cannot open the run lock (is the run directory writable?): "
+                              f"{os_error_text(err)}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             raise RunDirError(f"{self.path.parent}: another process is writing this run (lock held); "
                               "wait for it or stop it") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+        except OSError as err:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            raise RunDirError(f"{self.path}: cannot write the run lock: {os_error_text(err)}") from None
         self._fd = fd
         return self
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -20,13 +21,13 @@ import numpy as np
 
 import experiments.curriculum  # noqa: F401  (registers the curriculum extension)
 from agents.registry import build_agent
-from envs.checks import ContractCheck
+from envs.checks import ContractCheck, SubEnvObsCheck
 from envs.make import make_vector_env, reward_dim_of
 from experiments.evaluation import EvalResult, run_episodes
 from experiments.extensions import Extension, build_extensions
 from experiments.manifest import Manifest
 from experiments.mo import ObjectivesExtension  # noqa: F401  (registers the objectives extension)
-from experiments.run_dir import append_event, write_json_atomic
+from experiments.run_dir import append_event
 from rl.core import checkpoint as ckpt
 from rl.core.metrics import CsvSink, MetricLogger, TensorBoardSink
 from rl.core.rollout import EpisodeRecord
@@ -55,16 +56,17 @@ class Counters:
 
 
 def build_envs(manifest: Manifest, num_envs: int, extensions: list[Extension] = ()):
-    """The manifest's vector env with its wrapper chain, extension wrappers and contract checks."""
+    """The manifest's vector env with its wrapper chain, extension wrappers and contract checks (each
+    sub-env's observation shape and dtype before batching, every vector step after)."""
     spec = manifest.env
 
     def hook(env, index):
         for ext in extensions:
             env = ext.wrap_env(env, index)
-        return env
+        return SubEnvObsCheck(env, index, strict_dtype=spec.checks == "error")
 
     envs = make_vector_env(spec.id, num_envs, spec.kwargs, [(w.name, w.kwargs) for w in spec.wrappers],
-                           sub_env_hook=hook if extensions else None)
+                           sub_env_hook=hook)
     return ContractCheck(envs, mode=spec.checks)
 
 
@@ -91,15 +93,17 @@ class Session:
         self.ckpt_root = run_dir / "checkpoints"
         self.ckpt_root.mkdir(exist_ok=True)
         self.restored: ckpt.Checkpoint | None = None
+        self.on_checkpoint: Callable[[Path], None] | None = None  # called after every checkpoint is saved
         if resume:
             self.restored = self._restore()
         resume_step = self.restored.step if self.restored else None
         ext_columns = [c for ext in self.extensions for c in ext.columns]
         columns = ROLLOUT_KEYS + extra_columns + ext_columns + EVAL_KEYS
-        self.logger = MetricLogger([
-            CsvSink(run_dir / "metrics.csv", columns, resume_step=resume_step if resume else None),
-            TensorBoardSink(run_dir / "tb", purge_step=None if resume_step is None else resume_step + 1),
-        ])
+        tensorboard = TensorBoardSink(run_dir / "tb", purge_step=None if resume_step is None else resume_step + 1)
+        sinks = [CsvSink(run_dir / "metrics.csv", columns, resume_step=resume_step if resume else None), tensorboard]
+        for ext in self.extensions:  # optional: an extension's own records (e.g. curriculum.csv)
+            sinks += getattr(ext, "log_sinks", lambda *_: [])(run_dir, resume_step, tensorboard)
+        self.logger = MetricLogger(sinks)
         self.next_eval = self._next_multiple(manifest.evaluation.every_steps)
         self.next_ckpt = self._next_multiple(manifest.checkpoint.every_steps)
         self._t0 = time.perf_counter()
@@ -194,10 +198,13 @@ class Session:
         path = ckpt.save_checkpoint(self.ckpt_root, self.counters.env_steps, weights=arrays, state=state,
                                     buffers=buffers, keep_last=self.manifest.checkpoint.keep_last)
         self.next_ckpt = self._next_multiple(self.manifest.checkpoint.every_steps)
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(path)  # experiments.train: a stop requested by a signal happens here
         return path
 
     def _restore(self) -> ckpt.Checkpoint | None:
         ckpt.cleanup_stale(self.ckpt_root)
+        ckpt.cleanup_stale(self.run_dir)  # a final/ save killed mid-publish
         found, skipped = ckpt.latest_verified(self.ckpt_root)
         for path, reason in skipped:
             self._say(f"[yellow]skipping checkpoint {path.name}: {reason}[/]")
@@ -222,25 +229,12 @@ class Session:
         return found
 
     def save_final(self) -> None:
-        """The policy ``rl eval`` uses by default: weights + JSON, written atomically."""
+        """The policy ``rl eval`` uses by default: weights + JSON + MANIFEST.json (sha256), staged and
+        renamed into place like a checkpoint (:func:`rl.core.checkpoint.save_final_policy`)."""
         arrays, policy_json = self.agent.policy_state()
-        final = self.run_dir / "final"
-        tmp = self.run_dir / ".final.tmp"
-        if tmp.exists():
-            import shutil
-
-            shutil.rmtree(tmp)
-        tmp.mkdir()
-        from safetensors.numpy import save_file
-
-        save_file(arrays, str(tmp / "policy.safetensors"))
-        write_json_atomic(tmp / "policy.json", {"algo": self.manifest.agent.algo, "step": self.counters.env_steps,
-                                                "agent": policy_json})
-        if final.exists():
-            import shutil
-
-            shutil.rmtree(final)
-        tmp.rename(final)
+        ckpt.save_final_policy(self.run_dir, self.counters.env_steps, weights=arrays,
+                               meta={"algo": self.manifest.agent.algo, "step": self.counters.env_steps,
+                                     "agent": policy_json})
 
     def _say(self, msg: str) -> None:
         if self.console is not None:

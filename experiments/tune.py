@@ -253,8 +253,14 @@ def run_trial_runs(trial, runs: list, todo: list, runs_dir: Path, jobs: int, pru
                         raise TrialPruned(step)
             time.sleep(POLL_S if running else 0)
     finally:
-        for _run, proc, _t0 in running.values():  # pruned or failed: stop the others cleanly
+        # Pruned or failed: stop the others now. A first SIGTERM lets a run train on to its next exact
+        # checkpoint; a second stops it at once, keeping its last checkpoint (resume stays exact).
+        for _run, proc, _t0 in running.values():
             proc.terminate()
+        time.sleep(0.2)
+        for _run, proc, _t0 in running.values():
+            if proc.is_alive():
+                proc.terminate()
         for _run, proc, _t0 in running.values():
             proc.join()
 

@@ -23,8 +23,8 @@ from agents.common.torch_state import (
     optimizer_state,
 )
 
-__all__ = ["BoxActorCritic", "TwinQ", "box_action_bounds", "flat_obs_dim", "hard_update", "polyak_update",
-           "require_scalar_reward", "reward_tensor"]
+__all__ = ["BoxActorCritic", "DatasetNormalizedObs", "ObsNormalizer", "TwinQ", "box_action_bounds", "flat_obs_dim",
+           "hard_update", "polyak_update", "require_scalar_reward", "reward_tensor"]
 
 
 class TwinQ(nn.Module):
@@ -219,3 +219,62 @@ class BoxActorCritic:
     def policy_state(self) -> tuple[dict[str, np.ndarray], dict]:
         """What acting needs: the actor's weights (and any :meth:`_policy_modules`)."""
         return self._module_arrays(actor_only=True), {"policy_only": True}
+
+
+class ObsNormalizer(nn.Module):
+    """``(s − μ) / (σ + eps)`` with μ, σ fixed from the offline data (identity until fitted).
+
+    The statistics are buffers, so they travel with the checkpoint and the policy state; acting and
+    evaluation normalise exactly as training did.
+    """
+
+    def __init__(self, obs_dim: int, eps: float = 1e-3):
+        super().__init__()
+        self.eps = eps
+        self.register_buffer("mean", torch.zeros(obs_dim))
+        self.register_buffer("std", torch.ones(obs_dim))
+        self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
+
+    def fit(self, obs_mo: np.ndarray) -> None:
+        """Set μ, σ from observations ``[M, O]`` (the whole dataset, as in the paper)."""
+        obs = torch.as_tensor(np.asarray(obs_mo, dtype=np.float64))
+        self.mean.copy_(obs.mean(0).float())
+        self.std.copy_(obs.std(0, correction=0).float() + self.eps)
+        self.fitted.fill_(True)
+
+    def forward(self, obs_bo: torch.Tensor) -> torch.Tensor:
+        return (obs_bo - self.mean) / self.std
+
+
+class DatasetNormalizedObs:
+    """Mixin for the offline agents (BC, TD3+BC, IQL, CQL, AWAC): states are normalised with the
+    dataset's mean and std, as CORL's implementations do. Call :meth:`_init_obs_norm` after
+    :meth:`BoxActorCritic._setup`; the normaliser goes into the full and the policy state."""
+
+    def _init_obs_norm(self) -> None:
+        self.obs_norm = ObsNormalizer(self.obs_dim)
+
+    def fit_obs_normalizer(self, obs_mo: np.ndarray) -> None:
+        """Fix the state normaliser to the dataset's mean and std.
+
+        Call with the whole offline dataset before the first update. Without it, the first update
+        fits it to that batch's ``obs`` and ``next_obs`` (an estimate from 2·B states).
+        """
+        self.obs_norm.fit(obs_mo)
+
+    def _policy_modules(self) -> dict[str, nn.Module]:
+        return {"obs_norm/": self.obs_norm}
+
+    def _acting_obs(self, obs_n: np.ndarray) -> torch.Tensor:
+        """Normalised observations for acting."""
+        return self.obs_norm(torch.from_numpy(np.asarray(obs_n, dtype=np.float32)))
+
+    def _offline_batch(self, batch: dict[str, np.ndarray]):
+        """``(obs, next_obs, action, reward, terminated)`` tensors of a batch: states normalised,
+        actions mapped to [-1, 1] (clamped: dataset actions may sit on the bounds), reward ``[B]``."""
+        if not bool(self.obs_norm.fitted):
+            self.obs_norm.fit(np.concatenate([batch["obs"], batch["next_obs"]]))
+        obs = self.obs_norm(torch.from_numpy(batch["obs"]))
+        next_obs = self.obs_norm(torch.from_numpy(batch["next_obs"]))
+        action = self.unit_action(batch["action"]).clamp(-1.0, 1.0)
+        return obs, next_obs, action, reward_tensor(batch["reward"]), torch.from_numpy(batch["terminated"]).float()

@@ -10,18 +10,17 @@ import torch
 from gymnasium import spaces
 
 from agents.common.config import schedule_value
-from agents.common.offpolicy import BoxActorCritic, polyak_update, reward_tensor
+from agents.common.offpolicy import BoxActorCritic, DatasetNormalizedObs, polyak_update
 from agents.iql.config import IQLConfig
 from agents.iql.loss import actor_loss, advantage_weights, expectile_loss, q_loss, q_target
 from agents.iql.networks import IQLNetworks
-from agents.td3bc.networks import ObsNormalizer
 
 __all__ = ["IQLAgent"]
 
 _STAT_KEYS = ["train/actor_loss", "train/critic_loss", "train/value_loss", "train/mean_advantage"]
 
 
-class IQLAgent(BoxActorCritic):
+class IQLAgent(DatasetNormalizedObs, BoxActorCritic):
     """Implicit Q-Learning on a flat Box observation and a bounded flat Box action space."""
 
     algo = "iql"
@@ -38,20 +37,13 @@ class IQLAgent(BoxActorCritic):
         self.value_opt = torch.optim.Adam(self.net.value.parameters(), lr=lr, fused=True)
         self._critic_params = list(self.net.critic.parameters())
         self._target_params = list(self.net.critic_target.parameters())
-        self.obs_norm = ObsNormalizer(self.obs_dim)
+        self._init_obs_norm()
 
-    def fit_obs_normalizer(self, obs_mo: np.ndarray) -> None:
-        """Fix the state normaliser to the dataset's mean and std (as CORL's IQL does).
-
-        Call with the whole offline dataset before the first update. Without it, the first update
-        fits it to that batch's ``obs`` and ``next_obs`` (an estimate from 2·B states).
-        """
-        self.obs_norm.fit(obs_mo)
 
     @torch.inference_mode()
     def act(self, obs_n: np.ndarray, deterministic: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The policy mean (or a clipped Gaussian sample), rescaled to the env's Box bounds."""
-        obs = self.obs_norm(torch.from_numpy(np.asarray(obs_n, dtype=np.float32)))
+        obs = self._acting_obs(obs_n)
         action_na = self.net.actor.act(obs, self.gen, deterministic)
         return self.env_action(action_na), {}
 
@@ -62,13 +54,7 @@ class IQLAgent(BoxActorCritic):
         """
         cfg = self.config
         lr = self._set_learning_rate()
-        if not bool(self.obs_norm.fitted):
-            self.obs_norm.fit(np.concatenate([batch["obs"], batch["next_obs"]]))
-        obs = self.obs_norm(torch.from_numpy(batch["obs"]))
-        next_obs = self.obs_norm(torch.from_numpy(batch["next_obs"]))
-        action = self.unit_action(batch["action"]).clamp(-1.0, 1.0)
-        reward = reward_tensor(batch["reward"])
-        terminated = torch.from_numpy(batch["terminated"]).float()
+        obs, next_obs, action, reward, terminated = self._offline_batch(batch)
         net = self.net
 
         with torch.no_grad():
@@ -103,5 +89,3 @@ class IQLAgent(BoxActorCritic):
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"actor": self.actor_opt, "critic": self.critic_opt, "value": self.value_opt}
 
-    def _policy_modules(self) -> dict:
-        return {"obs_norm/": self.obs_norm}

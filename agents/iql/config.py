@@ -6,12 +6,12 @@ from typing import Literal
 
 from pydantic import Field
 
-from agents.common.config import ScheduleSpec, StrictModel
+from agents.common.config import OnlinePhaseConfig, ScheduleSpec
 
 __all__ = ["IQLConfig"]
 
 
-class IQLConfig(StrictModel):
+class IQLConfig(OnlinePhaseConfig):
     """Implicit Q-Learning, Kostrikov et al. 2022: expectile V, SARSA-style Q, advantage-weighted actor."""
 
     algo: Literal["iql"] = "iql"
@@ -33,15 +33,3 @@ class IQLConfig(StrictModel):
     """Initial log std of the state-independent Gaussian policy (in [-1, 1] action units)."""
     net_arch: list[int] = Field([256, 256], min_length=1)
     """Hidden layer widths of actor, critics and value net (ReLU)."""
-    buffer_size: int = Field(1_000_000, ge=1)
-    """Online phases: replay capacity in transitions (rounded up to whole rows of num_envs)."""
-    learning_starts: int = Field(0, ge=0)
-    """Online phases: env steps before the first online update (the offline data serves before)."""
-    train_freq: int = Field(1, ge=1)
-    """Online phases: vector steps between training phases."""
-    gradient_steps: int = Field(1, ge=0)
-    """Online phases: gradient steps per training phase."""
-    replay_ratio: float | None = Field(None, gt=0.0)
-    """Online phases: gradient steps per env step; replaces gradient_steps when set."""
-    save_buffer: bool = True
-    """Store the online buffer in checkpoints (exact resume). The offline dataset is never stored."""

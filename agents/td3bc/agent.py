@@ -9,17 +9,16 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from agents.common.offpolicy import polyak_update, reward_tensor
+from agents.common.offpolicy import DatasetNormalizedObs, polyak_update
 from agents.td3.agent import TD3Agent
 from agents.td3.loss import clipped_double_q_target, critic_loss
 from agents.td3bc.config import TD3BCConfig
 from agents.td3bc.loss import td3bc_actor_loss
-from agents.td3bc.networks import ObsNormalizer
 
 __all__ = ["TD3BCAgent"]
 
 
-class TD3BCAgent(TD3Agent):
+class TD3BCAgent(DatasetNormalizedObs, TD3Agent):
     """TD3+BC on a flat Box observation and a bounded flat Box action space."""
 
     algo = "td3bc"
@@ -31,33 +30,20 @@ class TD3BCAgent(TD3Agent):
                  reward_dim: int, seed: int):
         super().__init__(config, obs_space, action_space, reward_dim, seed)
         self._last_lambda: torch.Tensor | None = None
-        self.obs_norm = ObsNormalizer(self.obs_dim)
+        self._init_obs_norm()
 
-    def fit_obs_normalizer(self, obs_mo: np.ndarray) -> None:
-        """Fix the state normaliser to the dataset's mean and std (Fujimoto & Gu 2021, §5).
-
-        Call with the whole offline dataset before the first update. Without it, the first update
-        fits it to that batch's ``obs`` and ``next_obs`` (an estimate from 2·B states).
-        """
-        self.obs_norm.fit(obs_mo)
 
     @torch.inference_mode()
     def act(self, obs_n: np.ndarray, deterministic: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """TD3's acting on the normalised observation."""
-        obs = self.obs_norm(torch.from_numpy(np.asarray(obs_n, dtype=np.float32)))
+        obs = self._acting_obs(obs_n)
         return super().act(obs.numpy(), deterministic)
 
     def update(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
         """One critic step; every ``policy_delay``-th call also the TD3+BC actor step and target updates."""
         cfg = self.config
         lr = self._set_learning_rate()
-        if not bool(self.obs_norm.fitted):
-            self.obs_norm.fit(np.concatenate([batch["obs"], batch["next_obs"]]))
-        obs = self.obs_norm(torch.from_numpy(batch["obs"]))
-        next_obs = self.obs_norm(torch.from_numpy(batch["next_obs"]))
-        action = self.unit_action(batch["action"]).clamp(-1.0, 1.0)
-        reward = reward_tensor(batch["reward"])
-        terminated = torch.from_numpy(batch["terminated"]).float()
+        obs, next_obs, action, reward, terminated = self._offline_batch(batch)
         net = self.net
         self.updates += 1
         with torch.no_grad():
@@ -88,8 +74,6 @@ class TD3BCAgent(TD3Agent):
         metrics["train/n_updates"] = float(self.updates)
         return metrics
 
-    def _policy_modules(self) -> dict:
-        return {"obs_norm/": self.obs_norm}
 
     def _extra_json(self) -> dict:
         """TD3's counters plus the last λ (so a resumed run logs the same metrics)."""

@@ -3,7 +3,10 @@ the spirit of TeachMyAgent's Stump Tracks (Romac et al. 2021). Needs ``gymnasium
 
 The walker, its lidar and its reward are gymnasium's ``BipedalWalker`` (v3); only the terrain is
 ours: gymnasium's gently rolling grass, with square stumps of side ``height`` placed every
-``spacing`` metres after the start pad. ``height = 0`` gives a track without stumps.
+``spacing`` metres after the start pad. ``height = 0`` gives a track without stumps. Unlike
+gymnasium's walker the observation keeps to its space: the hull angle is wrapped to [-pi, pi] and
+the velocity bounds are Box2D's speed limits (a walker that tumbles or is launched by a stump broke
+gymnasium's bounds, and the suite's run-time contract check stopped the run).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from gymnasium import spaces
 from gymnasium.envs.box2d import bipedal_walker as bw
 
 from envs.curriculum.spaces import Task, TaskSpace
@@ -19,6 +23,18 @@ from envs.curriculum.wrapper import resolve_task
 __all__ = ["StumpWalkerEnv"]
 
 _STUMP_COLOR = ((255, 255, 255), (153, 153, 153))
+_MAX_SPEED = bw.Box2D.b2_maxTranslation * bw.FPS
+"""Box2D caps a body's speed at ``b2_maxTranslation`` per step (m/s)..."""
+_MAX_SPIN = bw.Box2D.b2_maxRotation * bw.FPS
+"""... and its angular speed at ``b2_maxRotation`` per step (rad/s)."""
+_OBS_BOUNDS = {
+    2: 0.3 * _MAX_SPEED * (bw.VIEWPORT_W / bw.SCALE) / bw.FPS,  # hull x velocity
+    3: 0.3 * _MAX_SPEED * (bw.VIEWPORT_H / bw.SCALE) / bw.FPS,  # hull y velocity
+    5: 2 * _MAX_SPIN / bw.SPEED_HIP, 10: 2 * _MAX_SPIN / bw.SPEED_HIP,  # hip joint speeds
+    7: 2 * _MAX_SPIN / bw.SPEED_KNEE, 12: 2 * _MAX_SPIN / bw.SPEED_KNEE,  # knee joint speeds
+}
+"""Observation entries whose gymnasium bound (5) a walker launched by a stump can exceed, bounded by what
+Box2D allows instead (with 1% to spare for rounding)."""
 
 
 class StumpWalkerEnv(bw.BipedalWalker):
@@ -37,6 +53,11 @@ class StumpWalkerEnv(bw.BipedalWalker):
 
     def __init__(self, height: float = 0.0, spacing: float = 3.0, render_mode: str | None = None):
         super().__init__(render_mode=render_mode, hardcore=False)
+        high = self.observation_space.high.copy()
+        for i, bound in _OBS_BOUNDS.items():
+            high[i] = max(high[i], 1.01 * bound)
+        low = np.where(self.observation_space.low < 0, -high, self.observation_space.low).astype(np.float32)
+        self.observation_space = spaces.Box(low, high, dtype=np.float32)
         self.default_task = self.task_space.validate({"height": height, "spacing": spacing})
         self._task = dict(self.default_task)
 
@@ -52,6 +73,8 @@ class StumpWalkerEnv(bw.BipedalWalker):
 
     def step(self, action):
         obs, reward, terminated, truncated, info = super().step(action)
+        # The hull angle is not wrapped by gymnasium; a tumbling hull passes +-pi before it touches the ground.
+        obs[0] = np.float32((float(self.hull.angle) + np.pi) % (2 * np.pi) - np.pi)
         end_x = (bw.TERRAIN_LENGTH - bw.TERRAIN_GRASS) * bw.TERRAIN_STEP
         return obs, reward, terminated, truncated, {**info, "is_success": bool(self.hull.position[0] > end_x)}
 

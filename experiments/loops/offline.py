@@ -15,6 +15,11 @@ exploration generators and the online buffer; never the offline dataset, which i
 verified against the manifest's sha256 on resume. As in the off-policy loop, each checkpoint ends
 the env segment (the newest online row is marked truncated and the envs restart with seeds of the
 checkpoint index), so a resumed run continues exactly as the uninterrupted one.
+
+An agent with ``mc_return_gamma`` set (Cal-QL) also gets ``mc_return`` in every batch: the discounted
+Monte-Carlo return-to-go of the transition's episode. Offline transitions have it from the start;
+an online transition holds ``-inf`` (no lower bound) until its episode ends in the env or is cut
+(a checkpoint, the end of the online phase), when the whole episode's returns are filled in.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import numpy as np
 
 from experiments.loops.offpolicy import _Updates, end_segment
 from experiments.phases import fraction_at, phase_length, resolved_phases
-from rl.core.datasets import SOURCE_ONLINE, offline_fields, offline_storage
+from rl.core.datasets import SOURCE_ONLINE, offline_fields, offline_storage, returns_to_go
 from rl.core.samplers import MixedSampler, return_weights
 from rl.core.seeding import generator_state, restore_generator
 from rl.core.storage import Storage
@@ -48,13 +53,52 @@ class PhasePosition:
 
 
 def mixed_batch(offline: Storage | None, online: Storage | None, sampler: MixedSampler,
-                fraction: float) -> dict[str, np.ndarray]:
-    """One batch: ``round(fraction · B)`` offline transitions, then online ones."""
+                fraction: float, fields: list[str] = _BATCH_FIELDS) -> dict[str, np.ndarray]:
+    """One batch of ``fields``: ``round(fraction · B)`` offline transitions, then online ones."""
     off_b, on_b = sampler.sample(offline, online, fraction)
-    parts = [s.gather(i, _BATCH_FIELDS) for s, i in ((offline, off_b), (online, on_b)) if len(i)]
+    parts = [s.gather(i, fields) for s, i in ((offline, off_b), (online, on_b)) if len(i)]
     if len(parts) == 1:
         return parts[0]
-    return {k: np.concatenate([p[k] for p in parts]) for k in _BATCH_FIELDS}
+    return {k: np.concatenate([p[k] for p in parts]) for k in fields}
+
+
+class MCReturnFiller:
+    """Fills the ``mc_return`` of an online storage's rows once their episode ends (Cal-QL).
+
+    Rows are added with ``-inf``; :meth:`step` counts each env's rows of the unfinished episode and
+    fills an episode's discounted returns-to-go when its last row (terminated or truncated) is in.
+    :meth:`cut` fills every unfinished episode (the envs restart next: a checkpoint, a phase end),
+    with no value beyond the cut, as for a time-out in the offline data.
+    """
+
+    def __init__(self, storage: Storage, gamma: float):
+        self.storage, self.gamma = storage, gamma
+        self.open_n = np.zeros(storage.num_envs, np.int64)
+
+    def step(self, ended_n: np.ndarray) -> None:
+        """After a row was added: count it, and fill the episodes it ended."""
+        self.open_n += 1
+        for n in np.flatnonzero(ended_n):
+            self._fill(int(n))
+
+    def cut(self) -> None:
+        """Fill every unfinished episode."""
+        for n in np.flatnonzero(self.open_n):
+            self._fill(int(n))
+
+    def forget(self) -> None:
+        """The storage was cleared: nothing is open."""
+        self.open_n[:] = 0
+
+    def _fill(self, n: int) -> None:
+        s = self.storage
+        length = min(int(self.open_n[n]), s.capacity)  # a longer episode's first rows are overwritten
+        rows = (s.last_row() - np.arange(length - 1, -1, -1)) % s.capacity
+        ends = np.zeros(length, bool)
+        ends[-1] = True
+        s.arrays["mc_return"][rows, n] = returns_to_go(s.arrays["reward"][rows, n, 0], s.arrays["terminated"][rows, n],
+                                                       ends, self.gamma)
+        self.open_n[n] = 0
 
 
 def run_phased(session, progress) -> None:
@@ -87,7 +131,9 @@ class _Run:
             # state statistics of the whole dataset (a restored agent carries them in its checkpoint)
             self.agent.fit_obs_normalizer(data.obs_mo)
         self.dataset_sha256 = m.dataset.sha256
-        self.offline = offline_storage(data, self.agent.action_dtype)
+        mc_gamma = getattr(self.agent, "mc_return_gamma", None)
+        self.fields = [*_BATCH_FIELDS, "mc_return"] if mc_gamma is not None else _BATCH_FIELDS
+        self.offline = offline_storage(data, self.agent.action_dtype, mc_gamma)
         probs = None
         if m.dataset.weighting is not None:
             probs = return_weights(data.returns_e, data.lengths_e, m.dataset.weighting.temperature)
@@ -96,10 +142,13 @@ class _Run:
         self.phases = resolved_phases(m.phases, m.train.total_steps)
         n = m.env.num_envs
         self.online = None
+        self.mc_returns = None
         if any(p.online is not None for p in self.phases):
             fields = offline_fields(self.agent.obs_dim, self.agent.action_shape, self.agent.action_dtype,
-                                    session.reward_dim)
+                                    session.reward_dim, mc_return=mc_gamma is not None)
             self.online = Storage(fields, capacity=math.ceil(cfg.buffer_size / n), num_envs=n)
+            if mc_gamma is not None:
+                self.mc_returns = MCReturnFiller(self.online, mc_gamma)
         self.updates = _Updates(cfg, n)
         self.pos = PhasePosition()
         self.collector = None
@@ -132,7 +181,7 @@ class _Run:
         while self.pos.done < phase.offline.updates:
             self.fraction = fraction_at(phase, self.pos.done)
             self.train_metrics = self.agent.update(mixed_batch(self.offline, self.online, self.sampler,
-                                                               self.fraction))
+                                                               self.fraction, self.fields))
             self.pos.done += 1
             self.pos.offline_updates += 1
             counters.env_steps += 1
@@ -147,20 +196,26 @@ class _Run:
         session, counters, cfg = self.session, self.session.counters, self.agent.config
         if self.pos.done == 0 and not phase.online.keep_online_data:
             self.online.clear()
+            if self.mc_returns is not None:
+                self.mc_returns.forget()
         if self.collector is None:
             self.collector = RolloutCollector(session.envs, session.reward_dim)
             if self.collector.mode != AutoresetMode.SAME_STEP:
                 raise ValueError("online phases store every step as a transition and need a SAME_STEP vector env")
-        end_segment(self.online)
+        self._end_segment()
         self.collector.reset(session.env_seeds())
         n = self.m.env.num_envs
+        extra = {} if self.mc_returns is None else {"mc_return": np.full(n, -np.inf, np.float32)}
         while self.pos.done < phase.online.steps:
             self.fraction = fraction_at(phase, self.pos.done)
             action, _ = self.agent.act(self.collector.obs)
             tr = self.collector.step(action)
             self.online.add(obs=tr.obs, next_obs=tr.next_obs, action=action, reward=tr.reward_nk,
                             terminated=tr.terminated_n, truncated=tr.truncated_n, valid=tr.valid_n,
-                            source=np.full(n, SOURCE_ONLINE, np.uint8), episode_id=np.full(n, -1, np.int64))
+                            source=np.full(n, SOURCE_ONLINE, np.uint8), episode_id=np.full(n, -1, np.int64),
+                            **extra)
+            if self.mc_returns is not None:
+                self.mc_returns.step(tr.terminated_n | tr.truncated_n)
             for ep in tr.finished:
                 session.on_episode(ep)
             self.pos.done += n
@@ -170,9 +225,17 @@ class _Run:
             if counters.iterations % cfg.train_freq == 0 and self.pos.done > cfg.learning_starts:
                 for _ in range(self.updates.due()):
                     self.train_metrics = self.agent.update(mixed_batch(self.offline, self.online, self.sampler,
-                                                                       self.fraction))
+                                                                       self.fraction, self.fields))
             if self._after_step(phase):
                 self.collector.reset(session.env_seeds())
+        if self.mc_returns is not None:
+            self.mc_returns.cut()  # the envs restart before the next online step
+
+    def _end_segment(self) -> None:
+        """Mark the newest online row truncated where it ended no episode (the envs restart next)."""
+        end_segment(self.online)
+        if self.mc_returns is not None:
+            self.mc_returns.cut()
 
     def _after_step(self, phase) -> bool:
         """Advance schedules, log, evaluate, checkpoint; True when a checkpoint was written."""
@@ -197,7 +260,7 @@ class _Run:
     def _save_checkpoint(self) -> None:
         save_buffer = self.online is not None and self.agent.config.save_buffer
         if self.online is not None:
-            end_segment(self.online)
+            self._end_segment()
         state = {"phase": asdict(self.pos), "sampler_rng": generator_state(self.sampler.rng),
                  "explore_rng": generator_state(self.explore), "replay_credit": self.updates.credit,
                  "dataset_sha256": self.dataset_sha256, "buffer_saved": save_buffer,

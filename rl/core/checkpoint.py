@@ -5,6 +5,10 @@ It holds ``weights.safetensors``, ``state.json`` (strict JSON: counters, RNG sta
 each. A save is staged in ``.tmp-step-…``, fsynced and renamed into place, so a kill at any instant
 leaves the previous checkpoint loadable (reliability.md P1); pruning follows publication (P10); a
 broken checkpoint is an error naming the file (P11); nothing is ever unpickled (P5).
+
+A run's ``final/`` policy (``policy.safetensors``, ``policy.json``) is written and verified by the
+same machinery (:func:`save_final_policy`, :func:`load_final_policy`): staged, MANIFEST.json with
+sha256 and sizes, fsynced, renamed into place.
 """
 
 from __future__ import annotations
@@ -27,15 +31,33 @@ import numpy as np
 import safetensors.numpy as stn
 
 __all__ = ["Checkpoint", "CheckpointError", "atomic_write_bytes", "atomic_write_text", "cleanup_stale",
-           "latest_verified", "list_checkpoints", "load_checkpoint", "save_checkpoint", "sha256_file"]
+           "is_staging_name", "latest_verified", "list_checkpoints", "load_checkpoint", "load_final_policy",
+           "save_checkpoint", "save_final_policy", "sha256_file"]
 
 FORMAT_VERSION = 1
 WEIGHTS, STATE, BUFFERS, MANIFEST = "weights.safetensors", "state.json", "buffers.npz", "MANIFEST.json"
+POLICY, POLICY_META, FINAL = "policy.safetensors", "policy.json", "final"
 _COMPONENTS = (WEIGHTS, STATE, BUFFERS)
 _NAME = re.compile(r"step-(\d{12})")
-_STALE = re.compile(r"\.(tmp|old)-(step-\d{12})-[0-9a-f]+")
+_STALE = re.compile(r"\.(tmp|old)-(step-\d{12}|final)-[0-9a-f]+")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_BROKEN_HINT = "delete it or resume from an earlier checkpoint (latest_verified skips broken ones)"
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What a verified directory must hold, and how its problems are worded."""
+
+    noun: str
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    hint: str
+
+
+_CHECKPOINT = _Layout("checkpoint", (WEIGHTS, STATE), (BUFFERS,),
+                      "delete it or resume from an earlier checkpoint (latest_verified skips broken ones)")
+_FINAL = _Layout("final policy", (POLICY, POLICY_META), (),
+                 "re-save it from the last checkpoint with 'rl train --resume RUN', or use a checkpoint "
+                 "(rl eval --checkpoint STEP)")
 
 
 class CheckpointError(Exception):
@@ -158,19 +180,22 @@ def _describe(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"
 
 
-def _write_staging(staging: Path, step: int, parts: dict[str, Callable[[IO[bytes]], object]]) -> None:
-    """Write every component, then MANIFEST.json, into ``staging``; fsync files and directory."""
+def _write_staging(staging: Path, step: int, parts: dict[str, Callable[[IO[bytes]], object]],
+                   hook: str = "") -> None:
+    """Write every component, then MANIFEST.json, into ``staging``; fsync files and directory.
+
+    ``hook`` prefixes the names of the fault hooks (``final_`` for the final policy)."""
     staging.mkdir()
     for i, (name, dump) in enumerate(parts.items()):
         _write_file(staging / name, dump)
         if i == 0:
-            _fault("between_components", step)
-    _fault("after_tmp_write", step)
+            _fault(hook + "between_components", step)
+    _fault(hook + "after_tmp_write", step)
     manifest = {"format_version": FORMAT_VERSION, "step": step,
                 "files": {name: sha256_file(staging / name) for name in parts},
                 "sizes": {name: (staging / name).stat().st_size for name in parts}}
     _write_file(staging / MANIFEST, lambda f: f.write(json.dumps(manifest, indent=1).encode("utf-8")))
-    _fault("before_fsync", step)
+    _fault(hook + "before_fsync", step)
     _fsync_dir(staging)
 
 
@@ -233,8 +258,61 @@ def save_checkpoint(
     return final
 
 
-def _broken(path: Path, what: str) -> CheckpointError:
-    return CheckpointError(f"checkpoint {path} is unusable: {what}; {_BROKEN_HINT}")
+def save_final_policy(run_dir: Path, step: int, *, weights: dict[str, np.ndarray], meta: dict) -> Path:
+    """Atomically (re)write ``run_dir/final/``: ``policy.safetensors``, ``policy.json`` and MANIFEST.json.
+
+    Staged in ``.tmp-final-…`` exactly like a checkpoint (sha256 and size of each file, fsync), then
+    renamed into place; an existing ``final/`` is set aside as ``.old-final-…`` first and removed
+    after the new one is published (:func:`cleanup_stale` on the run directory finishes or undoes a
+    killed publish). Fault hooks: ``final_between_components``, ``final_after_tmp_write``,
+    ``final_before_fsync``, ``final_before_replace``, ``final_after_replace``.
+    """
+    run_dir = Path(run_dir)
+    final = run_dir / FINAL
+    problem = (_array_problem(weights, "weights") or _json_problem(meta, POLICY_META)
+               or ("" if isinstance(meta, dict) else f"{POLICY_META} must be a dict"))
+    if problem:
+        raise CheckpointError(f"refusing to save {final}: {problem}")
+    parts = {POLICY: lambda f: _dump_weights(f, weights), POLICY_META: lambda f: _dump_state(f, meta)}
+    token = os.urandom(4).hex()
+    staging, aside = run_dir / f".tmp-{FINAL}-{token}", run_dir / f".old-{FINAL}-{token}"
+    try:
+        _write_staging(staging, step, parts, hook="final_")
+        _fault("final_before_replace", step)
+        if os.path.lexists(final):
+            os.replace(final, aside)
+        os.replace(staging, final)
+    except BaseException as e:
+        shutil.rmtree(staging, ignore_errors=True)  # never published
+        if os.path.lexists(aside) and not os.path.lexists(final):
+            os.replace(aside, final)
+        if not isinstance(e, Exception):
+            raise
+        raise CheckpointError(f"could not save the final policy {final}: {_describe(e)}; the checkpoints are "
+                              "untouched; fix the cause and run 'rl train --resume' to save it again") from e
+    try:
+        _fault("final_after_replace", step)
+        _fsync_dir(run_dir)
+        if os.path.lexists(aside):
+            shutil.rmtree(aside)
+    except Exception as e:
+        raise CheckpointError(f"the final policy {final} was published, but finishing the save failed: "
+                              f"{_describe(e)}; check {run_dir}") from e
+    return final
+
+
+def load_final_policy(final: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """(weights, ``policy.json``) of a run's ``final/`` directory, after checking sizes and sha256 sums."""
+    loaded = _load_verified(Path(final), _FINAL, {
+        POLICY: lambda p: stn.load_file(str(p)), POLICY_META: lambda p: _strict_json(p.read_bytes())})
+    if not isinstance(loaded[POLICY_META], dict):
+        raise _broken(Path(final) / POLICY_META, f"expected a JSON object, got {type(loaded[POLICY_META]).__name__}",
+                      _FINAL)
+    return loaded[POLICY], loaded[POLICY_META]
+
+
+def _broken(path: Path, what: str, layout: _Layout = _CHECKPOINT) -> CheckpointError:
+    return CheckpointError(f"{layout.noun} {path} is unusable: {what}; {layout.hint}")
 
 
 def _strict_json(data: bytes) -> Any:
@@ -260,50 +338,53 @@ def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-def _read_manifest(path: Path) -> dict:
+def _read_manifest(path: Path, layout: _Layout = _CHECKPOINT) -> dict:
     file = path / MANIFEST
     if file.is_symlink() or not file.is_file():
         what = "is not a regular file" if os.path.lexists(file) else "is missing (the save never finished)"
-        raise _broken(path, f"{MANIFEST} {what}")
+        raise _broken(path, f"{MANIFEST} {what}", layout)
     try:
         manifest = _strict_json(file.read_bytes())
     except (OSError, ValueError, RecursionError) as e:
-        raise _broken(file, f"not valid strict JSON ({e})") from e
+        raise _broken(file, f"not valid strict JSON ({e})", layout) from e
     version = manifest.get("format_version") if isinstance(manifest, dict) else None
     if _is_int(version) and version > FORMAT_VERSION:
         err = CheckpointError(
-            f"checkpoint {path} was written by a newer rlsuite (format_version {version}; this version "
+            f"{layout.noun} {path} was written by a newer rlsuite (format_version {version}; this version "
             f"reads {FORMAT_VERSION}); upgrade rlsuite to load it")
         err.future_version = version  # latest_verified refuses rather than skips it
         raise err
     if not _is_int(version) or version != FORMAT_VERSION:
-        raise _broken(file, f"format_version is {version!r}, expected {FORMAT_VERSION}")
+        raise _broken(file, f"format_version is {version!r}, expected {FORMAT_VERSION}", layout)
     step, files, sizes = manifest.get("step"), manifest.get("files"), manifest.get("sizes")
     if not _is_int(step) or step < 0:
-        raise _broken(file, f"step must be a non-negative int, got {step!r}")
+        raise _broken(file, f"step must be a non-negative int, got {step!r}", layout)
     named = _NAME.fullmatch(path.name)
     if named and int(named.group(1)) != step:
-        raise _broken(file, f"the directory name says step {int(named.group(1))} but the manifest says {step}")
+        raise _broken(file, f"the directory name says step {int(named.group(1))} but the manifest says {step}",
+                      layout)
     if not (isinstance(files, dict) and isinstance(sizes, dict) and files.keys() == sizes.keys()
-            and {WEIGHTS, STATE} <= files.keys() <= set(_COMPONENTS)):
-        raise _broken(file, f"'files' and 'sizes' must list {WEIGHTS}, {STATE} and optionally {BUFFERS}")
+            and set(layout.required) <= files.keys() <= {*layout.required, *layout.optional}):
+        raise _broken(file, f"'files' and 'sizes' must list {', '.join(layout.required)}"
+                      + (f" and optionally {', '.join(layout.optional)}" if layout.optional else ""), layout)
     if bad := [n for n, d in files.items() if not (isinstance(d, str) and _SHA256.fullmatch(d))
                or not _is_int(sizes[n])]:
-        raise _broken(file, f"the sha256 or size of {bad[0]} is malformed")
+        raise _broken(file, f"the sha256 or size of {bad[0]} is malformed", layout)
     return manifest
 
 
-def _verify_file(file: Path, digest: str, size: int) -> None:
+def _verify_file(file: Path, digest: str, size: int, layout: _Layout = _CHECKPOINT) -> None:
     if not os.path.lexists(file):
-        raise _broken(file.parent, f"{file.name} is missing (MANIFEST.json lists it)")
+        raise _broken(file.parent, f"{file.name} is missing (MANIFEST.json lists it)", layout)
     if file.is_symlink() or not file.is_file():
-        raise _broken(file, "not a regular file (checkpoints hold plain files only)")
+        raise _broken(file, f"not a regular file ({layout.noun} directories hold plain files only)", layout)
     actual = file.stat().st_size
     if actual != size:
         what = "empty (0 bytes)" if actual == 0 else f"{actual} bytes"
-        raise _broken(file, f"incomplete or altered: MANIFEST.json says {size} bytes, the file is {what}")
+        raise _broken(file, f"incomplete or altered: MANIFEST.json says {size} bytes, the file is {what}", layout)
     if sha256_file(file) != digest:
-        raise _broken(file, "its sha256 does not match MANIFEST.json (changed after saving: bit rot or edit)")
+        raise _broken(file, "its sha256 does not match MANIFEST.json (changed after saving: bit rot or edit)",
+                      layout)
 
 
 def _load_buffers(file: Path) -> dict[str, np.ndarray]:
@@ -311,30 +392,35 @@ def _load_buffers(file: Path) -> dict[str, np.ndarray]:
         return {key: npz[key] for key in npz.files}
 
 
-def load_checkpoint(path: Path) -> Checkpoint:
-    """Load the checkpoint directory ``path`` after checking its manifest, sizes and sha256 sums."""
-    path = Path(path)
+def _load_verified(path: Path, layout: _Layout, loaders: dict[str, Callable[[Path], Any]]) -> dict[str, Any]:
+    """Every file MANIFEST.json lists in directory ``path``, checked (size, sha256) and parsed, by name;
+    the parsed manifest itself under the key ``MANIFEST``."""
     if not path.is_dir():
-        raise _broken(path, "not a directory" if os.path.lexists(path) else "it does not exist")
-    manifest = _read_manifest(path)
-    files: dict[str, str] = manifest["files"]
-    loaders: dict[str, Callable[[Path], Any]] = {
-        WEIGHTS: lambda p: stn.load_file(str(p)), STATE: lambda p: _strict_json(p.read_bytes()),
-        BUFFERS: _load_buffers}
-    loaded = {}
-    for name, digest in files.items():
+        raise _broken(path, "not a directory" if os.path.lexists(path) else "it does not exist", layout)
+    manifest = _read_manifest(path, layout)
+    loaded: dict[str, Any] = {MANIFEST: manifest}
+    for name, digest in manifest["files"].items():
         file = path / name
         try:
-            _verify_file(file, digest, manifest["sizes"][name])
+            _verify_file(file, digest, manifest["sizes"][name], layout)
         except OSError as e:
-            raise CheckpointError(f"cannot read checkpoint file {file}: {_describe(e)}") from e
+            raise CheckpointError(f"cannot read {layout.noun} file {file}: {_describe(e)}") from e
         try:
             loaded[name] = loaders[name](file)
         except Exception as e:  # any parser failure is a broken file, reported with its path
-            raise _broken(file, f"it matches its sha256 but cannot be parsed ({_describe(e)})") from e
+            raise _broken(file, f"it matches its sha256 but cannot be parsed ({_describe(e)})", layout) from e
+    return loaded
+
+
+def load_checkpoint(path: Path) -> Checkpoint:
+    """Load the checkpoint directory ``path`` after checking its manifest, sizes and sha256 sums."""
+    path = Path(path)
+    loaded = _load_verified(path, _CHECKPOINT, {
+        WEIGHTS: lambda p: stn.load_file(str(p)), STATE: lambda p: _strict_json(p.read_bytes()),
+        BUFFERS: _load_buffers})
     if not isinstance(loaded[STATE], dict):
         raise _broken(path / STATE, f"expected a JSON object, got {type(loaded[STATE]).__name__}")
-    return Checkpoint(manifest["step"], loaded[WEIGHTS], loaded[STATE], loaded.get(BUFFERS), path)
+    return Checkpoint(loaded[MANIFEST]["step"], loaded[WEIGHTS], loaded[STATE], loaded.get(BUFFERS), path)
 
 
 def list_checkpoints(root: Path) -> list[Path]:
@@ -366,11 +452,18 @@ def latest_verified(root: Path) -> tuple[Checkpoint | None, list[tuple[Path, str
     return None, skipped
 
 
+def is_staging_name(name: str) -> bool:
+    """Whether ``name`` is a staging (``.tmp-…``) or set-aside (``.old-…``) entry of a save."""
+    return _STALE.fullmatch(name) is not None
+
+
 def cleanup_stale(root: Path) -> list[Path]:
     """Remove ``.tmp-*`` / ``.old-*`` leftovers of killed saves under ``root``; return what was removed.
 
-    A ``.old-step-N-*`` whose ``step-N`` is missing (killed between setting the old copy aside and
-    publishing the new one) is renamed back instead. Call it only while no save is running.
+    A ``.old-step-N-*`` (or ``.old-final-*``) whose ``step-N`` (``final``) is missing (killed between
+    setting the old copy aside and publishing the new one) is renamed back instead. ``root`` is a
+    checkpoint root, or a run directory for the leftovers of :func:`save_final_policy`. Call it only
+    while no save is running.
     """
     root = Path(root)
     removed: list[Path] = []

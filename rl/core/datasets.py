@@ -30,7 +30,7 @@ from rl.core.storage import Field, Storage
 
 __all__ = ["DATA_FILES", "SOURCE_OFFLINE", "SOURCE_ONLINE", "DatasetError", "OfflineData", "dataset_sha256",
            "file_sha256s", "offline_fields", "offline_storage", "positive_variance", "read_dataset",
-           "space_summary"]
+           "returns_to_go", "space_summary"]
 
 DATA_FILES = ("data/metadata.json", "data/main_data.hdf5")
 """The files whose bytes the dataset's sha256 covers (relative to the dataset directory)."""
@@ -270,35 +270,64 @@ def space_summary(space: dict) -> str:
     return json.dumps(space)
 
 
-def offline_storage(data: OfflineData, action_dtype: str) -> Storage:
+def offline_storage(data: OfflineData, action_dtype: str, mc_return_gamma: float | None = None) -> Storage:
     """A one-env :class:`Storage` holding every transition of ``data`` with ``source = offline``.
 
     The fields are the off-policy replay fields plus ``source`` (uint8) and ``episode_id`` (int64),
-    the same layout the online buffer of a phased run uses.
+    the same layout the online buffer of a phased run uses. With ``mc_return_gamma`` it also holds
+    ``mc_return`` (float32): each transition's discounted Monte-Carlo return-to-go within its
+    episode (:func:`returns_to_go`), which Cal-QL uses as a lower bound of Q.
     """
     m = data.num_transitions
     obs_dim = data.obs_mo.shape[1]
-    fields = offline_fields(obs_dim, tuple(data.action_m.shape[1:]), action_dtype, 1)
+    with_mc = mc_return_gamma is not None
+    fields = offline_fields(obs_dim, tuple(data.action_m.shape[1:]), action_dtype, 1, mc_return=with_mc)
     storage = Storage(fields, capacity=m, num_envs=1)
-    storage.extend({
+    values = {
         "obs": data.obs_mo[:, None], "next_obs": data.next_obs_mo[:, None],
         "action": data.action_m.astype(action_dtype)[:, None], "reward": data.reward_mk[:, None],
         "terminated": data.terminated_m[:, None], "truncated": data.truncated_m[:, None],
         "valid": np.ones((m, 1), bool), "source": np.full((m, 1), SOURCE_OFFLINE, np.uint8),
         "episode_id": data.episode_m[:, None],
-    })
+    }
+    if with_mc:
+        ends = np.zeros(m, bool)
+        ends[np.cumsum(data.lengths_e) - 1] = True
+        values["mc_return"] = returns_to_go(data.reward_mk[:, 0], data.terminated_m, ends, mc_return_gamma)[:, None]
+    storage.extend(values)
     return storage
 
 
-def offline_fields(obs_dim: int, action_shape: tuple[int, ...], action_dtype: str, reward_dim: int
-                   ) -> dict[str, Field]:
-    """Replay fields with the ``source`` and ``episode_id`` tags."""
-    return {
+def offline_fields(obs_dim: int, action_shape: tuple[int, ...], action_dtype: str, reward_dim: int,
+                   mc_return: bool = False) -> dict[str, Field]:
+    """Replay fields with the ``source`` and ``episode_id`` tags (and ``mc_return`` when asked)."""
+    fields = {
         "obs": Field((obs_dim,), "float32"), "next_obs": Field((obs_dim,), "float32"),
         "action": Field(action_shape, action_dtype), "reward": Field((reward_dim,), "float32"),
         "terminated": Field((), "bool"), "truncated": Field((), "bool"), "valid": Field((), "bool"),
         "source": Field((), "uint8"), "episode_id": Field((), "int64"),
     }
+    if mc_return:
+        fields["mc_return"] = Field((), "float32")
+    return fields
+
+
+def returns_to_go(reward_m: np.ndarray, terminated_m: np.ndarray, episode_end_m: np.ndarray,
+                  gamma: float) -> np.ndarray:
+    """Discounted Monte-Carlo return-to-go of consecutive transitions, float32 ``[M]``.
+
+    ``G_t = r_t + γ (1 − terminated_t) G_{t+1}``, restarting at 0 after every transition with
+    ``episode_end_m`` set (an episode's last stored step). An episode cut by a time limit gets no
+    value for what lay beyond its last step (as Cal-QL, Nakamoto et al. 2023, and CORL compute it).
+    """
+    reward = np.asarray(reward_m, np.float64).tolist()
+    cont = (gamma * ~(np.asarray(terminated_m, bool) | np.asarray(episode_end_m, bool))).tolist()
+    out = [0.0] * len(reward)
+    g = 0.0
+    for t in range(len(reward) - 1, -1, -1):  # python floats: ~10x faster than numpy scalars here
+        g = reward[t] + cont[t] * g
+        out[t] = g
+    return np.asarray(out, np.float32)
 
 
 def positive_variance(returns_e: np.ndarray) -> float:

@@ -1,4 +1,5 @@
-"""Metric sinks: ``metrics.csv`` (one row per log step) and TensorBoard event files.
+"""Metric sinks: ``metrics.csv`` (one row per log step) and TensorBoard event files (scalars and
+histograms).
 
 Keys follow stable-baselines3's namespaces (``rollout/ep_rew_mean``, ``train/policy_loss``,
 ``time/fps``, ``eval/mean_reward``); the x axis is always environment steps. On resume, rows
@@ -163,6 +164,33 @@ class TensorBoardSink:
                 if v is not None and not math.isnan(float(v))
             ]
         )
+        self._writer.add_event(Event(step=int(step), wall_time=time.time(), summary=summary))
+
+    def histogram(self, step: int, tag: str, values: Sequence[float], edges: Sequence[float]) -> None:
+        """A histogram of ``values`` over the bins ``edges`` (B+1 increasing numbers) at ``step``.
+
+        Written as TensorBoard's ``HistogramProto``: ``bucket_limit`` holds each bucket's right edge,
+        so the B+1 buckets are one empty bucket up to ``edges[0]``, then the counts of the B bins
+        (as ``numpy.histogram``: half-open, the last bin closed). Values outside ``[edges[0],
+        edges[-1]]`` are counted in the first or last bin; non-finite values are dropped; nothing is
+        written when no value is left. Fixed edges keep the bins of one tag equal across steps.
+        """
+        import numpy as np
+        from tensorboard.compat.proto.event_pb2 import Event
+        from tensorboard.compat.proto.summary_pb2 import HistogramProto, Summary
+
+        edges_b = np.asarray(edges, dtype=np.float64)
+        if edges_b.ndim != 1 or len(edges_b) < 2 or not np.all(np.diff(edges_b) > 0):
+            raise ValueError(f"histogram {tag!r}: edges must be at least two increasing numbers")
+        values_v = np.asarray(values, dtype=np.float64).reshape(-1)
+        values_v = values_v[np.isfinite(values_v)]
+        if not len(values_v):
+            return
+        counts_b, _ = np.histogram(np.clip(values_v, edges_b[0], edges_b[-1]), bins=edges_b)
+        proto = HistogramProto(min=float(values_v.min()), max=float(values_v.max()), num=float(len(values_v)),
+                               sum=float(values_v.sum()), sum_squares=float(values_v @ values_v),
+                               bucket_limit=edges_b.tolist(), bucket=[0.0, *counts_b.astype(np.float64).tolist()])
+        summary = Summary(value=[Summary.Value(tag=tag, histo=proto)])
         self._writer.add_event(Event(step=int(step), wall_time=time.time(), summary=summary))
 
     def flush(self, durable: bool = False) -> None:

@@ -168,6 +168,10 @@ def test_resume_skips_a_corrupted_newest_checkpoint(reference, tmp_path):
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_sigterm_and_ctrl_c_stop_cleanly_and_resume_exactly(long_reference, runs, sig, code):
+    """The first signal lets the run train on to its next checkpoint (an exact resume point: the envs
+    restart there, see experiments/train.py), write it as the uninterrupted run does and exit 143 / 130."""
+    from rl.core.checkpoint import latest_verified
+
     proc = subprocess.Popen([sys.executable, "-m", "experiments.cli", "train", CARTPOLE, "--runs-dir", str(runs),
                              "--run-id", "stopped", "--quiet", *TINY, *KILL_BUDGET],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -175,14 +179,24 @@ def test_sigterm_and_ctrl_c_stop_cleanly_and_resume_exactly(long_reference, runs
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not list((run / "checkpoints").glob("step-*")):
         time.sleep(0.005)
+    first = max(int(p.name[5:]) for p in (run / "checkpoints").glob("step-*"))
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     if proc.returncode == 0:
         pytest.skip("the run finished before the signal arrived")
     assert proc.returncode == code, err
     assert "Traceback" not in err and "--resume" in err
-    events = [json.loads(line)["event"] for line in (run / "events.jsonl").read_text().splitlines()]
-    assert events[-1] == "interrupted"
-    assert rl("train", "--resume", str(run), "--quiet").returncode == 0
+    last = json.loads((run / "events.jsonl").read_text().splitlines()[-1])
+    assert last["event"] == "interrupted" and last["checkpoint"] is not None, err
+    assert f"stopping after the next checkpoint (env step {last['step']})" in err
+    assert f"rl: interrupted; wrote checkpoint {last['checkpoint']}" in err
+    # the next scheduled checkpoint, not the signal's step (>=: the signal may land inside the first save)
+    assert last["step"] >= first and last["step"] % 1024 == 0
+    found, skipped = latest_verified(run / "checkpoints")
+    assert found.path.name == last["checkpoint"] == f"step-{last['step']:012d}" and skipped == []
+    assert max(int(r["step"]) for r in read_csv_rows(run / "metrics.csv")) == last["step"]
+    assert not (run / "final").exists()
+    res = rl("train", "--resume", str(run), "--quiet")
+    assert res.returncode == 0 and f"resuming from {last['checkpoint']}" in res.stderr, res.stderr
     assert _metrics(run) == _metrics(long_reference)
     assert _same_weights(_weights(run), _weights(long_reference))

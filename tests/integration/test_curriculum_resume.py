@@ -1,6 +1,6 @@
-"""A curriculum run killed with SIGKILL and resumed equals the uninterrupted run: metrics, final
-weights and the teacher's state (ALP-GMM with frequent refits, so mixtures are fitted before and
-after the kill)."""
+"""A curriculum run killed with SIGKILL and resumed equals the uninterrupted run: metrics, the
+per-episode task record, final weights and the teacher's state (ALP-GMM with frequent refits, so
+mixtures are fitted before and after the kill); ``rl plot --curriculum`` draws the record."""
 
 from __future__ import annotations
 
@@ -66,10 +66,36 @@ def test_sigkill_then_resume_equals_uninterrupted(reference, runs, after_rows):
     assert res.returncode == 0, res.stderr
     assert "resuming from step-" in res.stderr
     assert _metrics(run) == _metrics(reference)
+    assert (run / "curriculum.csv").read_bytes() == (reference / "curriculum.csv").read_bytes()
     a = load_file(str(run / "final" / "policy.safetensors"))
     b = load_file(str(reference / "final" / "policy.safetensors"))
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
     assert _teacher_state(run) == _teacher_state(reference)
+
+
+def test_task_record_matches_the_metrics(reference):
+    rows = read_csv_rows(reference / "curriculum.csv")
+    metrics = read_csv_rows(reference / "metrics.csv")
+    assert list(rows[0]) == ["step", "env", "task/distance", "task/angle", "return", "success", "length"]
+    per_step: dict[str, list[float]] = {}
+    for r in rows:
+        per_step.setdefault(r["step"], []).append(float(r["task/distance"]))
+    logged = {m["step"]: m for m in metrics if m["curriculum/episodes"] not in ("", "0.0")}
+    assert per_step.keys() == logged.keys()
+    for step, distances in per_step.items():
+        assert len(distances) == float(logged[step]["curriculum/episodes"])
+        assert np.mean(distances) == pytest.approx(float(logged[step]["curriculum/mean_distance"]))
+
+
+def test_rl_plot_curriculum_draws_the_run(reference, tmp_path):
+    before = {p: p.stat().st_mtime_ns for p in reference.rglob("*")}
+    out = tmp_path / "tasks.png"
+    res = rl("plot", str(reference.parent), "--curriculum", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert {p: p.stat().st_mtime_ns for p in reference.rglob("*")} == before
+    inside = rl("plot", str(reference), "--curriculum", "--out", str(reference / "tasks.png"))
+    assert inside.returncode == 2 and "inside run directory" in inside.stderr and "Traceback" not in inside.stderr
 
 
 def test_other_seed_gives_other_tasks(reference, runs):

@@ -65,10 +65,14 @@ def test_bad_dataset_is_one_line_and_writes_nothing(collector_dataset, runs, tmp
     assert not runs.exists()
 
 
-def _phased_manifest(tmp_path: Path, dataset: Path) -> Path:
+def _phased_manifest(tmp_path: Path, dataset: Path, name: str = "pendulum_iql_to_online",
+                     algo: str | None = None) -> Path:
+    """A tiny phased run of manifest ``name``; ``algo`` swaps in that agent with its defaults."""
     import yaml
 
-    data = yaml.safe_load((MANIFESTS / "pendulum_iql_to_online.yaml").read_text())
+    data = yaml.safe_load((MANIFESTS / f"{name}.yaml").read_text())
+    if algo is not None:
+        data["name"], data["agent"] = f"phased-{algo}", {"algo": algo}
     data["dataset"] = {"path": str(dataset), "sha256": dataset_sha256(dataset)}
     data["phases"] = [{"offline": {"updates": 150}},
                       {"online": {"steps": 250, "offline_fraction": {"kind": "linear", "start": 0.5, "end": 0.0}}}]
@@ -81,20 +85,29 @@ def _phased_manifest(tmp_path: Path, dataset: Path) -> Path:
     return path
 
 
-def test_phased_run_resumes_mid_phase_identically(collector_dataset, runs, tmp_path):
-    manifest = _phased_manifest(tmp_path, collector_dataset)
+@pytest.mark.parametrize("name, algo", [("pendulum_iql_to_online", None), ("pendulum_calql_to_online", None),
+                                        ("pendulum_iql_to_online", "bc"), ("pendulum_iql_to_online", "awac")])
+def test_phased_run_resumes_mid_phase_identically(collector_dataset, runs, tmp_path, name, algo):
+    """Every offline agent also trains online. Cal-QL also stores each online transition's Monte-Carlo
+    return, filled in when its episode ends or a checkpoint cuts it: a resumed run must see the same."""
+    manifest = _phased_manifest(tmp_path, collector_dataset, name, algo)
     out = rl("train", str(manifest), "--quiet", "--runs-dir", str(runs), "--run-id", "full")
     assert out.returncode == 0, out.stderr
-    full = runs / "pendulum-iql-to-online" / "full"
+    exp = name.replace("_", "-") if algo is None else f"phased-{algo}"
+    full = runs / exp / "full"
     rows = _rows(full)
     assert {r["time/phase"] for r in rows} == {"0.0", "1.0"}
     last = rows[-1]
     assert last["time/offline_updates"] == "150.0" and last["time/total_timesteps"] == "250.0"
     ckpts = sorted(p.name for p in (full / "checkpoints").iterdir())
     assert ckpts == [f"step-{s:012d}" for s in (100, 200, 300, 400)]
+    if "calql" in name:  # each checkpoint cut the running episodes: every online return is known
+        with np.load(full / "checkpoints" / ckpts[-1] / "buffers.npz", allow_pickle=False) as buffers:
+            mc_return = buffers["mc_return"]
+        assert mc_return.shape == (250, 1) and (mc_return < 0).all() and np.isfinite(mc_return).all()
     # Resume from step 200 (50 env steps into the online phase) and from 100 (inside the offline phase).
     for keep in (200, 100):
-        part = runs / "pendulum-iql-to-online" / f"from{keep}"
+        part = runs / exp / f"from{keep}"
         shutil.copytree(full, part)
         for p in (part / "checkpoints").iterdir():
             if int(p.name[5:]) > keep:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.harness import KINDS, Zygote, rl, train_args
+from tests.reliability.harness import KINDS, Zygote, rl, set_workspace, train_args
 
 _HERE = Path(__file__).resolve().parent
 
@@ -20,6 +20,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if _HERE in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.reliability)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _workspace(tmp_path_factory):
+    """Generated manifests and datasets (the offline-to-online kind's) live in the session's tmp dir."""
+    set_workspace(tmp_path_factory.mktemp("workspace"))
 
 
 @pytest.fixture(scope="session")

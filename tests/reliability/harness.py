@@ -1,6 +1,7 @@
 """Shared machinery of the reliability suite and of ``benchmarks/soak_kill.py``.
 
-* ``KINDS``: the tiny runs the kill tests use (on-policy, off-policy, curriculum), as CLI overrides.
+* ``KINDS``: the tiny runs the kill tests use (on-policy, off-policy, curriculum, offline-to-online), as
+  CLI overrides; the offline-to-online kind trains on a dataset it collects itself (`prepare`).
 * `Zygote`: a process that imports the whole suite once and then *forks* one child per ``rl``
   command. A child is an ordinary process running ``experiments.cli.main``: it can be SIGKILLed at
   any instant, has its own pid, files and exit status, and starts in the state of a fresh
@@ -18,11 +19,14 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,8 +37,11 @@ REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO / "experiments" / "manifests"
 HOOKS = ("between_components", "after_tmp_write", "before_fsync", "before_replace",
          "after_replace_before_dir_fsync", "before_prune")
-"""Every ``_fault`` hook of ``rl/core/checkpoint.py``, in the order a save passes them."""
+"""Every ``_fault`` hook of a checkpoint save in ``rl/core/checkpoint.py``, in the order a save passes them."""
 HOOKS_BEFORE_PUBLISH = HOOKS[:4]
+FINAL_POLICY_HOOKS = ("final_between_components", "final_after_tmp_write", "final_before_fsync",
+                      "final_before_replace", "final_after_replace")
+"""The hooks of ``save_final_policy`` (``final/``), fired at the run's last step after its final checkpoint."""
 
 
 @dataclass(frozen=True)
@@ -47,9 +54,13 @@ class Kind:
     overrides: tuple[str, ...]
     checkpoints: tuple[int, ...]  # env steps at which checkpoints are written (the last is the final one)
     fault_step: int  # a mid-run checkpoint whose save also prunes (keep_last=2, third checkpoint)
+    generated: bool = False  # the manifest (and its dataset) is made by `prepare` in the workspace
 
     def args(self) -> list[str]:
         return [x for o in self.overrides for x in ("--set", o)]
+
+    def manifest_path(self) -> Path:
+        return prepare(self) if self.generated else self.manifest
 
 
 def _sets(**kv) -> tuple[str, ...]:
@@ -80,15 +91,65 @@ KINDS = {
                              agent__batch_size=64, curriculum__teacher__threshold=20.0,
                              curriculum__teacher__window=8),
                        (512, 1024, 1536, 2048), 1536),
+    "offline": Kind("offline", MANIFESTS / "pendulum_iql_to_online.yaml", "pendulum-iql-to-online", (),
+                    (200, 400, 600, 800, 1000), 600, generated=True),
 }
 """The runs the kill tests use. PPO minibatches are a quarter of a rollout, so a sampler generator
 that is not restored changes the weights (with one full-batch minibatch the order would not matter).
 ``curriculum``: a staged-schedule teacher whose threshold is low enough that it moves through its
-stages inside the run, so its state changes across checkpoints."""
+stages inside the run, so its state changes across checkpoints. ``offline``: IQL offline-to-online on
+Pendulum (`OFFLINE_PHASES`): 500 offline updates on a 5-episode random dataset collected by ``rl
+collect``, then 500 online env steps with a decaying offline fraction; the step axis counts updates
+plus env steps, so checkpoints 200 and 400 are in the offline phase, the phase switch is at 500 and
+600 (the save that prunes), 800, 1000 are online with the online replay buffer."""
+
+OFFLINE_PHASE_SWITCH = 500
+OFFLINE_PHASES = [{"offline": {"updates": 500}},
+                  {"online": {"steps": 500, "offline_fraction": {"kind": "linear", "start": 0.5, "end": 0.0}}}]
+
+_workspace: Path | None = None
+
+
+def set_workspace(path: Path) -> None:
+    """Where generated manifests and datasets go (the test session's or the soak's directory)."""
+    global _workspace
+    _workspace = Path(path)
+
+
+def prepare(kind: Kind) -> Path:
+    """The manifest of a generated kind, made once per workspace: the offline-to-online kind collects its
+    dataset with ``rl collect`` (random Pendulum policy, 5 episodes; never committed) and points a copy
+    of ``pendulum_iql_to_online.yaml`` at it with its sha256."""
+    global _workspace
+    if _workspace is None:  # used outside pytest and the soak: a temporary directory, removed at exit
+        _workspace = Path(tempfile.mkdtemp(prefix="rlsuite-reliability-"))
+        atexit.register(shutil.rmtree, _workspace, ignore_errors=True)
+    path = _workspace / f"{kind.name}.yaml"
+    if path.exists():
+        return path
+    import yaml
+
+    root = _workspace / "datasets"
+    res = rl("collect", "--env", "Pendulum-v1", "--policy", "random", "--episodes", "5", "--seed", "0",
+             "--out", "reliability/pendulum-random-v0", "--root", str(root), "--force")
+    if res.returncode != 0:
+        raise RuntimeError(f"rl collect failed: {res.stderr}")
+    sha = next(line.split()[1] for line in res.stdout.splitlines() if line.startswith("sha256: "))
+    data = yaml.safe_load(kind.manifest.read_text())
+    data["dataset"] = {"path": str(root / "reliability" / "pendulum-random-v0"), "sha256": sha}
+    data["phases"] = OFFLINE_PHASES
+    data["agent"].update(net_arch=[32, 32], batch_size=32, buffer_size=1000)
+    data["train"] = {"total_steps": 1000, "log_every_steps": 50}
+    data["evaluation"] = {"every_steps": 500, "episodes": 2}
+    data["checkpoint"] = {"every_steps": 200, "keep_last": 2}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))  # JSON is YAML
+    tmp.replace(path)
+    return path
 
 
 def train_args(kind: Kind, runs: Path, run_id: str, *extra: str) -> list[str]:
-    return ["train", str(kind.manifest), "--runs-dir", str(runs), "--run-id", run_id, "--quiet",
+    return ["train", str(kind.manifest_path()), "--runs-dir", str(runs), "--run-id", run_id, "--quiet",
             *kind.args(), *extra]
 
 
@@ -105,6 +166,7 @@ import json, os, resource, signal, sys, traceback
 import torch, jax, gymnasium, safetensors.numpy, tensorboard.summary.writer.event_file_writer
 import envs, experiments.cli, experiments.train, experiments.session, experiments.evaluate_run
 import experiments.loops.onpolicy, experiments.loops.offpolicy, experiments.curriculum, experiments.progress
+import experiments.loops.offline, experiments.datasets, rl.core.datasets, h5py
 import agents.registry, rl.core.advantages
 
 reply = os.fdopen(os.dup(1), "w", buffering=1)
@@ -304,7 +366,8 @@ def compare_runs(run: Path, ref: Path) -> str | None:
         keys = [k for k in ca.state if ca.state.get(k) != cb.state.get(k)]
         return f"final checkpoint state.json differs in {keys}"
     leftovers = [p.name for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]
-    if leftovers or (run / ".final.tmp").exists():
+    leftovers += [p.name for p in run.iterdir() if p.name.startswith((".tmp-", ".old-"))]  # of save_final
+    if leftovers:
         return f"leftover temporary entries {leftovers}"
     return None
 
@@ -370,7 +433,7 @@ def summary(trials: list[Trial]) -> str:
 
 def kill_trial(zyg: Zygote, kind: Kind, runs: Path, run_id: str, ref: Path, rng: np.random.Generator,
                total_rows: int, max_kills: int = 1, timeout: float = 240,
-               hook: tuple[str, int] | None = None, on_kill=None) -> Trial:
+               hook: tuple[str, int] | None = None, on_kill=None, rows: list[int] | None = None) -> Trial:
     """Run ``kind`` to the end through SIGKILLs, then compare with ``ref``.
 
     Random mode (``hook=None``): each attempt is killed once ``metrics.csv`` holds a row count drawn
@@ -380,6 +443,8 @@ def kill_trial(zyg: Zygote, kind: Kind, runs: Path, run_id: str, ref: Path, rng:
     or, when no checkpoint was published yet, a check that ``--resume`` refuses (exit 2, "no verified
     checkpoint") followed by a restart with ``--force``. ``on_kill(run, kill_number)`` is called
     after each kill, before anything else touches the run (for assertions on the state on disk).
+    ``rows``: fixed row counts for the successive kills instead of random draws (each must lie beyond
+    the rows the previous resume kept).
     """
     from rl.core.checkpoint import latest_verified
     from rl.core.metrics import read_csv_rows
@@ -389,9 +454,12 @@ def kill_trial(zyg: Zygote, kind: Kind, runs: Path, run_id: str, ref: Path, rng:
     csv = run / "metrics.csv"
     argv = train_args(kind, runs, run_id)
     kept_rows, inode = 0, 0
-    for attempt in range(max_kills + 2):
+    for attempt in range((max_kills if rows is None else len(rows)) + 2):
         target = None
-        if hook is None and trial.kills < max_kills and kept_rows < total_rows - 1:
+        if rows is not None:
+            target = rows[trial.kills] if trial.kills < len(rows) else None
+            assert target is None or kept_rows < target < total_rows, (target, kept_rows, total_rows)
+        elif hook is None and trial.kills < max_kills and kept_rows < total_rows - 1:
             target = int(rng.integers(kept_rows + 1, total_rows))
         env = {"RLSUITE_FAULT": hook[0], "RLSUITE_FAULT_AT": str(hook[1])} if hook and attempt == 0 else None
         child = zyg.spawn(*argv, env=env)

@@ -13,7 +13,6 @@ import shutil
 
 import pytest
 
-from rl.core.metrics import MetricsFileError
 from tests.reliability.harness import KINDS, assert_one_line_error, compare_runs, snapshot
 from tests.reliability.inprocess import cli, copy_run
 
@@ -147,16 +146,9 @@ def test_a_damaged_metrics_row_before_the_checkpoint_is_refused(reference, tmp_p
     lines[2] = lines[2][:30] + b"\r"  # the second data row loses its columns
     csv.write_bytes(b"\n".join(lines))
     before = snapshot(run / "checkpoints"), csv.read_bytes()
-    try:
-        res, raised = cli("train", "--resume", str(run), "--quiet"), None
-    except MetricsFileError as err:
-        res, raised = None, err
+    res = cli("train", "--resume", str(run), "--quiet")
     assert (snapshot(run / "checkpoints"), csv.read_bytes()) == before
-    if raised is not None:
-        assert f"{csv}:3: malformed row" in str(raised)
-        pytest.xfail("experiments/cli.py does not list MetricsFileError as a user error: a traceback instead of "
-                     "one line (reported)")
-    assert_one_line_error(res, 2, f"{csv}:3")
+    assert_one_line_error(res, 2, f"{csv}:3: malformed row")
 
 
 FINAL_DAMAGE = {
@@ -165,6 +157,9 @@ FINAL_DAMAGE = {
     "header_bit_flip": lambda f: f.write_bytes(bytes([f.read_bytes()[0] ^ 0x40]) + f.read_bytes()[1:]),
     "directory_for_the_file": _to_dir,
     "data_bit_flip": lambda f: f.write_bytes(f.read_bytes()[:-8] + bytes(b ^ 0x40 for b in f.read_bytes()[-8:])),
+    "manifest_missing": lambda f: (f.parent / "MANIFEST.json").unlink(),
+    "policy_json_edited": lambda f: (f.parent / "policy.json").write_text(
+        (f.parent / "policy.json").read_text().replace('"step": 2048', '"step": 2049')),
 }
 
 
@@ -173,11 +168,8 @@ def test_eval_refuses_a_damaged_final_policy(reference, tmp_path, case):
     run = copy_run(reference("ppo"), tmp_path)
     FINAL_DAMAGE[case](run / "final" / "policy.safetensors")
     res = cli("eval", str(run), "--episodes", "1", "--json")
-    if case == "data_bit_flip" and res.returncode == 0:
-        pytest.xfail("final/ has no sha256 (experiments/session.py save_final, experiments/evaluate_run.py): "
-                     "a bit flip in the weights is evaluated silently (reported)")
-    line = assert_one_line_error(res, 2, str(run))
-    assert "final/policy.safetensors" in line or "no final/ policy" in line, line
+    line = assert_one_line_error(res, 2, str(run / "final"))
+    assert "MANIFEST.json" in line or "not a regular file" in line, line
 
 
 def test_eval_of_a_broken_checkpoint_is_one_line(reference, tmp_path):
@@ -185,3 +177,27 @@ def test_eval_of_a_broken_checkpoint_is_one_line(reference, tmp_path):
     _flip(_newest(run) / "weights.safetensors")
     res = cli("eval", str(run), "--episodes", "1", "--checkpoint", "2048")
     assert_one_line_error(res, 2, "weights.safetensors", "sha256 does not match")
+
+
+@pytest.mark.parametrize("damage", ["bit_flip", "truncated", "metadata_edited"])
+def test_a_damaged_dataset_is_refused_before_a_resume_touches_the_run(reference, tmp_path, damage):
+    """P8: the offline dataset is verified (sha256 of its files, then structure and spaces) before any
+    write, also on --resume, which re-reads it (checkpoints never hold it)."""
+    run = copy_run(reference("offline"), tmp_path, drop_after=600)
+    manifest = json.loads((run / "manifest.json").read_text())
+    dataset = tmp_path / "dataset"
+    shutil.copytree(manifest["dataset"]["path"], dataset)
+    manifest["dataset"]["path"] = str(dataset)
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    main = dataset / "data" / "main_data.hdf5"
+    if damage == "bit_flip":
+        _flip(main)
+    elif damage == "truncated":
+        _truncate(main)
+    else:
+        meta = dataset / "data" / "metadata.json"
+        meta.write_text(meta.read_text().replace('"total_episodes": 5', '"total_episodes": 6'))
+    before = snapshot(run)
+    res = cli("train", "--resume", str(run), "--quiet")
+    assert_one_line_error(res, 2, "dataset", str(dataset), "sha256 is")
+    assert snapshot(run) == before

@@ -1,6 +1,6 @@
 """P1-P3: a run SIGKILLed at a random moment or inside a checkpoint save resumes bit-identically.
 
-CI runs a subset (6 random-kill trials, up to 2 kills each, and 7 hook trials);
+CI runs a subset (7 random-kill trials, up to 2 kills each, and 10 hook trials);
 ``benchmarks/soak_kill.py`` runs the full matrix (every hook x every kind, and many random trials).
 Kill moments are drawn from ``metrics.csv`` row counts, never from wall-clock sleeps. The random
 draws come from ``RLSUITE_RELIABILITY_SEED`` (default: new each session, printed on failure).
@@ -20,20 +20,26 @@ from tests.reliability.harness import (
     HOOKS,
     HOOKS_BEFORE_PUBLISH,
     KINDS,
+    OFFLINE_PHASE_SWITCH,
     TRIALS,
     kill_trial,
     reference_rows,
 )
 
 SEED = int(os.environ.get("RLSUITE_RELIABILITY_SEED", time.time_ns() % 2**32))
-RANDOM_TRIALS = [(kind, i) for kind in ("ppo", "dqn", "curriculum") for i in range(2)]
+RANDOM_TRIALS = [(kind, i) for kind in ("ppo", "dqn", "curriculum") for i in range(2)] + [("offline", 0)]
 HOOK_TRIALS = [  # every hook once, spread over the kinds, at a mid-run save that also prunes
     ("ppo", "between_components", None), ("dqn", "after_tmp_write", None), ("curriculum", "before_fsync", None),
     ("ppo", "before_replace", None), ("dqn", "after_replace_before_dir_fsync", None),
     ("curriculum", "before_prune", None),
     ("dqn", "after_replace_before_dir_fsync", "final"),  # published final checkpoint: resume only saves final/
+    # offline-to-online (phase switch at step 500): killed inside the save at 400, in the offline phase, it
+    # resumes from 200; killed inside the save at 600 (online), it resumes from 400: both replay the switch
+    ("offline", "before_replace", 400), ("offline", "between_components", None),
+    # inside the save of final/ (after the final checkpoint): the resume removes the staged copy, saves it again
+    ("ppo", "final_before_replace", "final"),
 ]
-assert {h for _, h, _ in HOOK_TRIALS} == set(HOOKS)
+assert set(HOOKS) <= {h for _, h, _ in HOOK_TRIALS}
 
 
 @pytest.mark.parametrize(("kind", "i"), RANDOM_TRIALS)
@@ -51,8 +57,9 @@ def test_random_sigkill_then_resume_is_bit_identical(zygote, reference, tmp_path
 def test_sigkill_inside_a_checkpoint_save_then_resume_is_bit_identical(zygote, reference, tmp_path, kind, hook,
                                                                         where):
     k = KINDS[kind]
-    step = k.checkpoints[-1] if where == "final" else k.fault_step
-    published = hook not in HOOKS_BEFORE_PUBLISH
+    step = k.checkpoints[-1] if where == "final" else where if isinstance(where, int) else k.fault_step
+    published = hook not in HOOKS_BEFORE_PUBLISH  # final_* hooks: the final checkpoint is published
+    staged_final = hook.startswith("final_") and hook != "final_after_replace"
     previous = k.checkpoints[k.checkpoints.index(step) - 1]
     seen = {}
 
@@ -60,8 +67,10 @@ def test_sigkill_inside_a_checkpoint_save_then_resume_is_bit_identical(zygote, r
         root = run / "checkpoints"
         found, skipped = latest_verified(root)
         seen["newest"], seen["skipped"] = found.step, skipped
+        seen["phase"] = found.state["loop"].get("phase", {}).get("index")
         seen["entries"] = sorted(p.name for p in root.iterdir())
         seen["all_verify"] = [load_checkpoint(p).step for p in list_checkpoints(root)]
+        seen["final_staging"] = [p.name for p in run.iterdir() if p.name.startswith(".tmp-final-")]
 
     ref = reference(kind)
     trial = kill_trial(zygote, k, tmp_path / "runs", "killed", ref, np.random.default_rng(0), reference_rows(ref),
@@ -76,4 +85,7 @@ def test_sigkill_inside_a_checkpoint_save_then_resume_is_bit_identical(zygote, r
     assert bool(staging) == (not published), seen  # leftovers of an unpublished save, cleaned by the resume
     if hook == "before_prune":  # killed before pruning: the oldest checkpoint is still there
         assert len(seen["all_verify"]) == 3, seen
+    if kind == "offline":  # the resume starts in the offline phase and crosses the switch to online
+        assert seen["phase"] == 0 and seen["newest"] < OFFLINE_PHASE_SWITCH < k.checkpoints[-1], seen
+    assert bool(seen["final_staging"]) == staged_final, seen  # a staged final/, never a half-written one
     assert trial.skipped_reports == 0

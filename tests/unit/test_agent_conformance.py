@@ -21,9 +21,16 @@ _SMALL = {
     "mo_dqn": {"net_arch": [16], "batch_size": 8, "buffer_size": 64, "learning_starts": 0, "num_weight_samples": 2},
     "iql": {"net_arch": [16], "batch_size": 8, "buffer_size": 64},
     "td3bc": {"net_arch": [16], "batch_size": 8, "buffer_size": 64},
+    "bc": {"net_arch": [16], "batch_size": 8, "buffer_size": 64, "action_noise_std": 0.1},
+    "cql": {"net_arch": [16], "batch_size": 8, "buffer_size": 64, "n_action_samples": 3},
+    "awac": {"net_arch": [16], "batch_size": 8, "buffer_size": 64},
 }
 _KINDS = {"sac": ["continuous"], "td3": ["continuous"], "dqn": ["discrete"], "mo_dqn": ["discrete"],
-          "iql": ["continuous"], "td3bc": ["continuous"]}
+          "iql": ["continuous"], "td3bc": ["continuous"], "bc": ["continuous"], "cql": ["continuous"],
+          "awac": ["continuous"]}
+_VARIANTS = {"cql-calql": ("cql", {"cal_ql": True}), "cql-lagrange": ("cql", {"lagrange": True}),
+             "cql-plain-logsumexp": ("cql", {"importance_sample": False, "backup_entropy": True, "ent_coef": 0.2})}
+"""Config variants whose update takes other code paths, checked like the registered defaults."""
 _REWARD_DIM = {"mo_dqn": 2}
 """K for algorithms that need a multi-objective env (1 when not listed); their observations end with
 K weights in [0, 1], as envs.mo.WeightConditionedObservation appends."""
@@ -46,9 +53,12 @@ def _batch(agent, rng, rows=16):
     obs = rng.uniform(-1, 1, (rows, agent.obs_dim)).astype(np.float32)
     action, extras = agent.act(obs)
     if not agent.on_policy:
-        return {"obs": obs, "action": action, "reward": rng.normal(size=(rows, agent.reward_dim)).astype(np.float32),
-                "next_obs": rng.uniform(-1, 1, (rows, agent.obs_dim)).astype(np.float32),
-                "terminated": rng.random(rows) < 0.2, "truncated": rng.random(rows) < 0.2}
+        batch = {"obs": obs, "action": action, "reward": rng.normal(size=(rows, agent.reward_dim)).astype(np.float32),
+                 "next_obs": rng.uniform(-1, 1, (rows, agent.obs_dim)).astype(np.float32),
+                 "terminated": rng.random(rows) < 0.2, "truncated": rng.random(rows) < 0.2}
+        if getattr(agent, "mc_return_gamma", None) is not None:  # Cal-QL: some transitions have no bound
+            batch["mc_return"] = np.where(rng.random(rows) < 0.25, -np.inf, rng.normal(size=rows)).astype(np.float32)
+        return batch
     adv = rng.normal(size=(rows, agent.reward_dim)).astype(np.float32)
     return {"obs": obs, "action": action, "logprob": extras["logprob"], "value": extras["value"],
             "advantage": adv, "returns": extras["value"] + adv, "valid": np.ones(rows, bool)}
@@ -102,11 +112,24 @@ def test_agent_updates_with_finite_metrics_and_changes_weights(algo, kind):
 def test_state_round_trip_continues_identically(algo, kind):
     if not _applicable(algo, kind):
         pytest.skip(f"{algo} does not support {kind} actions")
+    _check_round_trip(algo, kind, {})
+
+
+@pytest.mark.parametrize("variant", sorted(_VARIANTS))
+def test_config_variants_update_and_round_trip_identically(variant):
+    algo, kw = _VARIANTS[variant]
+    agent = _build(algo, *SPACES["continuous"], 3, **kw)
+    metrics = _update(agent, _batch(agent, np.random.default_rng(0)))
+    assert metrics and all(np.isfinite(v) for v in metrics.values()), metrics
+    _check_round_trip(algo, "continuous", kw)
+
+
+def _check_round_trip(algo, kind, kw):
     obs_space, act_space = SPACES[kind]
-    a = _build(algo, obs_space, act_space, 5)
+    a = _build(algo, obs_space, act_space, 5, **kw)
     _update(a, _batch(a, np.random.default_rng(0)))
     arrays, js = a.state()
-    b = _build(algo, obs_space, act_space, 99)
+    b = _build(algo, obs_space, act_space, 99, **kw)
     b.load_state(arrays, js)
     ba, bb = _batch(a, np.random.default_rng(1)), _batch(b, np.random.default_rng(1))
     for k in ba:

@@ -127,3 +127,21 @@ def test_wrapper_rejects_envs_without_a_task_space_and_bad_sources():
         CurriculumWrapper(gym.make("rlsuite/PointGoal-v0"), object())
     with pytest.raises(CurriculumError, match="index must be a non-negative int"):
         CurriculumWrapper(gym.make("rlsuite/PointGoal-v0"), FixedTasks([{}]), index=-1)
+
+
+def test_stump_walker_observations_stay_in_their_space_when_it_tumbles_or_is_launched():
+    env = _make("rlsuite/StumpWalker-v0")
+    assert np.isfinite(env.observation_space.low).all() and np.isfinite(env.observation_space.high).all()
+    for angle in (4.0, -4.0):  # a hull past +-pi (gymnasium reports it unwrapped)
+        env.reset(seed=0)
+        env.unwrapped.hull.angle = angle
+        obs, *_ = env.step(np.zeros(4, np.float32))
+        assert env.observation_space.contains(obs) and obs[0] == pytest.approx(angle - np.sign(angle) * 2 * np.pi,
+                                                                               abs=0.5)
+    env.reset(seed=0)
+    u = env.unwrapped
+    for body in (u.hull, *u.legs):  # far beyond Box2D's speed caps, which bound the observation
+        body.linearVelocity, body.angularVelocity = (1000.0, -1000.0), 1000.0
+    u.legs[0].angularVelocity = u.legs[2].angularVelocity = -1000.0
+    obs, *_ = env.step(np.ones(4, np.float32))
+    assert env.observation_space.contains(obs) and abs(obs[2]) > 5.0

@@ -18,7 +18,7 @@ from rl.core.seeding import SeedPlan
 
 MANIFESTS = Path(__file__).resolve().parents[2] / "experiments" / "manifests"
 CURRICULUM_MANIFESTS = ["cartpole_curriculum_ppo", "goal_alpgmm_ppo", "goal_uniform_ppo", "mazes_plr_ppo",
-                        "stumps_alpgmm_sac"]
+                        "stumps_alpgmm_sac", "stumps_uniform_sac"]
 
 
 @pytest.mark.parametrize("name", CURRICULUM_MANIFESTS)

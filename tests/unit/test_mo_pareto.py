@@ -1,5 +1,6 @@
-"""Pareto math of experiments.mo: non-dominated sets, hypervolume against independent references,
-expected utility, sparsity, the convex hull of Deep Sea Treasure, sweeps and the reference table.
+"""Pareto maths of experiments.pareto (re-exported by experiments.mo): non-dominated sets, hypervolume
+against independent references, expected utility, sparsity, IGD, the convex hull of Deep Sea Treasure,
+sweeps and the reference table.
 
 Axis letters: P points, K objectives, W weights.
 """
@@ -24,6 +25,7 @@ from experiments.mo import (
     sweep_weights,
     true_front,
 )
+from experiments.pareto import front_metrics, igd
 
 
 def hv_inclusion_exclusion(points_pk: np.ndarray, ref_k: np.ndarray) -> float:
@@ -111,3 +113,26 @@ def test_reference_table_dominates_the_true_fronts():
         reference_point("deep-sea-treasure-v0", 2, [1.0, -25.0])
     with pytest.raises(ParetoError, match="objectives.reference_point: no reference point"):
         reference_point("rlsuite/unknown-v0", 2, None)
+
+
+def test_igd_and_front_metrics():
+    true = np.array([[0.0, 2.0], [1.0, 1.0], [2.0, 0.0]])
+    assert igd(true, true) == 0.0
+    assert igd([[1.0, 1.0]], true) == pytest.approx(2 * np.sqrt(2) / 3)
+    with pytest.raises(ParetoError, match="front: expected 2 objectives"):
+        igd([[1.0, 1.0, 1.0]], true)
+    # a failed episode below the reference adds nothing to the HV and is counted
+    returns = np.array([[0.0, 2.0], [1.0, 1.0], [-5.0, 3.0]])
+    m = front_metrics(returns, np.array([[0.5, 0.5]]), np.array([-1.0, -1.0]), true)
+    assert m["cardinality"] == 3 and m["below_reference"] == 1
+    assert m["hypervolume"] == pytest.approx(hypervolume(returns[:2], [-1.0, -1.0]))
+    assert m["igd"] == pytest.approx(igd(m["front"], true))
+    assert m["hull_points"] == [[0.0, 2.0], [2.0, 0.0]] and m["hull_recovered"] == [True, False]
+
+
+def test_experiments_mo_reexports_the_pareto_maths():
+    import experiments.mo as mo
+    import experiments.pareto as pareto
+
+    for name in pareto.__all__:
+        assert getattr(mo, name) is getattr(pareto, name), name
