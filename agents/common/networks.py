@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import math
 
+import torch
 from torch import nn
 
-__all__ = ["mlp", "orthogonal_init"]
+__all__ = ["mlp", "orthogonal_init", "tanh_gaussian_sample"]
+
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+_LOG_2 = math.log(2.0)
 
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
@@ -29,3 +33,19 @@ def orthogonal_init(net: nn.Sequential, out_gain: float) -> None:
         gain = out_gain if i == len(linears) - 1 else math.sqrt(2)
         nn.init.orthogonal_(layer.weight, gain=gain)
         nn.init.zeros_(layer.bias)
+
+
+def tanh_gaussian_sample(mean_ba: torch.Tensor, log_std_ba: torch.Tensor, gen: torch.Generator,
+                         deterministic: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """``a = tanh(u)``, ``u ~ N(μ, σ²)`` (or ``u = μ``), and ``log π(a|s)`` with the tanh correction:
+    ``Σ_a [log N(u; μ, σ) − log(1 − tanh²u)]``, where ``log(1 − tanh²u) = 2 (log 2 − u − softplus(−2u))``
+    stays finite for large |u|. Noise comes only from ``gen``."""
+    if deterministic:
+        u_ba = mean_ba
+        logp_b = (-log_std_ba - _HALF_LOG_2PI).sum(-1)
+    else:
+        eps_ba = torch.randn(mean_ba.shape, generator=gen)
+        u_ba = mean_ba + log_std_ba.exp() * eps_ba
+        logp_b = (-0.5 * eps_ba.square() - log_std_ba - _HALF_LOG_2PI).sum(-1)
+    squash_b = (2.0 * (_LOG_2 - u_ba - nn.functional.softplus(-2.0 * u_ba))).sum(-1)
+    return torch.tanh(u_ba), logp_b - squash_b

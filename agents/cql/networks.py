@@ -11,14 +11,12 @@ import math
 import torch
 from torch import nn
 
-from agents.common.networks import mlp
+from agents.common.networks import mlp, tanh_gaussian_sample
 from agents.common.offpolicy import TwinQ
 
 __all__ = ["CQLNetworks", "TanhGaussianActor", "orthogonal_twin_q"]
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
-_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
-_LOG_2 = math.log(2.0)
 
 
 class TanhGaussianActor(nn.Module):
@@ -42,15 +40,7 @@ class TanhGaussianActor(nn.Module):
         """
         mean_ba, raw_ba = self.net(obs_bo).split(self.act_dim, dim=-1)
         log_std_ba = (self.log_std_multiplier * raw_ba + self.log_std_offset).clamp(LOG_STD_MIN, LOG_STD_MAX)
-        if deterministic:
-            u_ba = mean_ba
-            logp_b = (-log_std_ba - _HALF_LOG_2PI).sum(-1)
-        else:
-            eps_ba = torch.randn(mean_ba.shape, generator=gen)
-            u_ba = mean_ba + log_std_ba.exp() * eps_ba
-            logp_b = (-0.5 * eps_ba.square() - log_std_ba - _HALF_LOG_2PI).sum(-1)
-        squash_b = (2.0 * (_LOG_2 - u_ba - nn.functional.softplus(-2.0 * u_ba))).sum(-1)
-        return torch.tanh(u_ba), logp_b - squash_b
+        return tanh_gaussian_sample(mean_ba, log_std_ba, gen, deterministic)
 
 
 def orthogonal_twin_q(q: TwinQ) -> None:
