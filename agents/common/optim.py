@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["clip_grad_norm", "zero_grad"]
+__all__ = ["LeanAdam", "clip_grad_norm", "zero_grad"]
 
 
 def zero_grad(params: list[torch.Tensor]) -> None:
@@ -25,3 +25,63 @@ def clip_grad_norm(params: list[torch.Tensor], max_norm: float) -> torch.Tensor:
     total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
     torch._foreach_mul_(grads, (max_norm / (total + 1e-6)).clamp_(max=1.0))
     return total
+
+
+class LeanAdam(torch.optim.Adam):
+    """``torch.optim.Adam(fused=True)`` whose :meth:`fast_step` calls the fused kernel directly.
+
+    ``Optimizer.step`` spends ~150 us of Python per call on hooks, grouping tensors by device and
+    re-reading the state (measured for PPO's 10 small tensors, against ~30 us in the kernel and ~25 us
+    for the step counters); a PPO minibatch update is ~1 ms in all. ``fast_step`` does what
+    ``torch.optim.adam._fused_adam`` does for one CPU parameter group (increment the step counters,
+    one ``_fused_adam_`` call) on tensor lists built once, so the arithmetic, the state and
+    ``state_dict()`` are exactly those of ``torch.optim.Adam`` (tests/unit/test_optim.py checks
+    bit-equality). Anything off that path (a missing gradient, several groups, amsgrad, no state
+    yet) goes through ``step()``.
+    """
+
+    def __init__(self, params, **kwargs):
+        kwargs.setdefault("fused", True)
+        super().__init__(params, **kwargs)
+        self._lists: tuple | None = None
+
+    def load_state_dict(self, state_dict) -> None:
+        super().load_state_dict(state_dict)
+        self._lists = None  # the state tensors were replaced
+
+    def _build_lists(self) -> tuple | None:
+        if len(self.param_groups) != 1:
+            return None
+        group = self.param_groups[0]
+        if not group["fused"] or group["amsgrad"] or group["maximize"] or group["differentiable"] \
+                or group["capturable"] or group.get("decoupled_weight_decay", False):
+            return None
+        params = group["params"]
+        if any(p.device.type != "cpu" or p.dtype != torch.float32 for p in params):
+            return None
+        states = [self.state.get(p) for p in params]
+        if not all(states):
+            return None
+        return (params, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
+                [s["step"] for s in states])
+
+    def fast_step(self) -> None:
+        """One Adam step on every parameter, bit-identical to :meth:`step`."""
+        if self._lists is None:
+            self._lists = self._build_lists()
+        grads = None
+        if self._lists is not None:
+            params, exp_avgs, exp_avg_sqs, steps = self._lists
+            grads = [p.grad for p in params]
+            if any(g is None for g in grads):
+                grads = None
+        if grads is None:
+            self.step()
+            self._lists = self._build_lists()
+            return
+        group = self.param_groups[0]
+        beta1, beta2 = group["betas"]
+        torch._foreach_add_(steps, 1)
+        torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False, lr=group["lr"],
+                           beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"],
+                           maximize=False, grad_scale=None, found_inf=None)

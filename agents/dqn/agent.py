@@ -14,6 +14,7 @@ from gymnasium import spaces
 from agents.base import AgentError
 from agents.common.config import schedule_value
 from agents.common.offpolicy import flat_obs_dim, hard_update, polyak_update, require_scalar_reward, reward_tensor
+from agents.common.optim import LeanAdam
 from agents.common.torch_state import load_module_arrays, load_optimizer_state, module_arrays, optimizer_state
 from agents.dqn.config import DQNConfig
 from agents.dqn.loss import epsilon, q_target, td_loss
@@ -45,8 +46,7 @@ class DQNAgent:
             torch.manual_seed(seed)
             self.net = DQNNetworks(self.obs_dim, self.n_actions, list(config.net_arch))
         self.rng = np.random.default_rng([seed, 1])
-        self.optimizer = torch.optim.Adam(self.net.q.parameters(), lr=schedule_value(config.learning_rate, 0.0),
-                                          fused=True)
+        self.optimizer = LeanAdam(self.net.q.parameters(), lr=schedule_value(config.learning_rate, 0.0))
         self._params = list(self.net.q.parameters())
         self._target_params = list(self.net.q_target.parameters())
         self.progress = 0.0
@@ -109,7 +109,7 @@ class DQNAgent:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self._params, cfg.max_grad_norm, foreach=True)
-        self.optimizer.step()
+        self.optimizer.fast_step()
         self.updates += 1
         return {"train/loss": loss.item(), "train/learning_rate": lr, "train/n_updates": float(self.updates),
                 "rollout/exploration_rate": self.exploration_rate}

@@ -14,7 +14,7 @@ from gymnasium import spaces
 from agents.base import AgentError
 from agents.common.config import schedule_value
 from agents.common.normalization import RunningMeanStd
-from agents.common.optim import clip_grad_norm, zero_grad
+from agents.common.optim import LeanAdam, clip_grad_norm, zero_grad
 from agents.common.torch_state import (
     generator_arrays,
     load_generator_arrays,
@@ -66,7 +66,7 @@ class PPOAgent:
         params = [p for p in self.net.parameters() if p.requires_grad]
         self._params = params
         # fused Adam: one kernel for all parameters instead of a Python loop over them
-        self.optimizer = torch.optim.Adam(params, lr=schedule_value(config.learning_rate, 0.0), eps=1e-5, fused=True)
+        self.optimizer = LeanAdam(params, lr=schedule_value(config.learning_rate, 0.0), eps=1e-5)
         self.obs_rms = RunningMeanStd((self.obs_dim,)) if config.normalize_obs else None
         self.updates = 0
         self._adv_weights = self._advantage_weights(config, reward_dim)
@@ -149,7 +149,7 @@ class PPOAgent:
                 zero_grad(self._params)
                 loss.backward()
                 clip_grad_norm(self._params, cfg.max_grad_norm)
-                self.optimizer.step()
+                self.optimizer.fast_step()
                 for k, v in stats.items():
                     stats_sum[k] = stats_sum[k] + v if k in stats_sum else v
                 n_mb += 1

@@ -13,6 +13,7 @@ from gymnasium import spaces
 
 from agents.common.config import schedule_value
 from agents.common.offpolicy import BoxActorCritic, polyak_update, reward_tensor
+from agents.common.optim import LeanAdam
 from agents.sac.config import SACConfig
 from agents.sac.loss import actor_loss, critic_loss, ent_coef_loss, soft_q_target
 from agents.sac.networks import SACNetworks
@@ -39,8 +40,8 @@ class SACAgent(BoxActorCritic):
         # log α shares the actor's fused Adam (same lr, per-element state): α's step is taken with the
         # actor's, which SB3 takes earlier in the same update, but α for this update is read before both.
         actor_params = list(self.net.actor.parameters()) + ([self.net.log_ent_coef] if self.learn_ent_coef else [])
-        self.actor_opt = torch.optim.Adam(actor_params, lr=lr, fused=True)
-        self.critic_opt = torch.optim.Adam(self.net.critic.parameters(), lr=lr, fused=True)
+        self.actor_opt = LeanAdam(actor_params, lr=lr)
+        self.critic_opt = LeanAdam(self.net.critic.parameters(), lr=lr)
         self._critic_params = list(self.net.critic.parameters())
         self._target_params = list(self.net.critic_target.parameters())
 
@@ -76,7 +77,7 @@ class SACAgent(BoxActorCritic):
         q_loss = critic_loss(net.critic(obs, action), target)
         self.critic_opt.zero_grad(set_to_none=True)
         q_loss.backward()
-        self.critic_opt.step()
+        self.critic_opt.fast_step()
 
         # SB3's order: the actor sees the critics after their step; their weights get no gradient.
         pi_loss = actor_loss(net.critic(obs, action_pi, detach_params=True), logp_pi, alpha)
@@ -88,7 +89,7 @@ class SACAgent(BoxActorCritic):
             total = pi_loss
         self.actor_opt.zero_grad(set_to_none=True)
         total.backward()
-        self.actor_opt.step()
+        self.actor_opt.fast_step()
 
         self.updates += 1
         if self.updates % cfg.target_update_interval == 0:

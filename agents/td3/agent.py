@@ -13,6 +13,7 @@ from gymnasium import spaces
 
 from agents.common.config import schedule_value
 from agents.common.offpolicy import BoxActorCritic, polyak_update, reward_tensor
+from agents.common.optim import LeanAdam
 from agents.td3.config import TD3Config
 from agents.td3.loss import actor_loss, clipped_double_q_target, critic_loss
 from agents.td3.networks import TD3Networks
@@ -31,8 +32,8 @@ class TD3Agent(BoxActorCritic):
         self._setup(config, obs_space, action_space, reward_dim, seed,
                     lambda obs_dim, act_dim: TD3Networks(obs_dim, act_dim, list(config.net_arch)))
         lr = schedule_value(config.learning_rate, 0.0)
-        self.actor_opt = torch.optim.Adam(self.net.actor.parameters(), lr=lr, fused=True)
-        self.critic_opt = torch.optim.Adam(self.net.critic.parameters(), lr=lr, fused=True)
+        self.actor_opt = LeanAdam(self.net.actor.parameters(), lr=lr)
+        self.critic_opt = LeanAdam(self.net.critic.parameters(), lr=lr)
         self._online_params = list(self.net.critic.parameters()) + list(self.net.actor.parameters())
         self._target_params = list(self.net.critic_target.parameters()) + list(self.net.actor_target.parameters())
         self._last_actor_loss: torch.Tensor | None = None
@@ -69,12 +70,12 @@ class TD3Agent(BoxActorCritic):
         q_loss = critic_loss(net.critic(obs, action), target)
         self.critic_opt.zero_grad(set_to_none=True)
         q_loss.backward()
-        self.critic_opt.step()
+        self.critic_opt.fast_step()
         if self.updates % cfg.policy_delay == 0:
             pi_loss = actor_loss(net.critic(obs, net.actor(obs), detach_params=True, first_only=True)[0])
             self.actor_opt.zero_grad(set_to_none=True)
             pi_loss.backward()
-            self.actor_opt.step()
+            self.actor_opt.fast_step()
             polyak_update(self._target_params, self._online_params, cfg.tau)
             self._last_actor_loss = pi_loss.detach()
         out = {"train/critic_loss": q_loss.detach()}
