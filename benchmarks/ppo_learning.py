@@ -1,6 +1,6 @@
 """Does rlsuite's PPO learn? The CartPole acceptance check and Pendulum against stable-baselines3.
 
-Run ``python benchmarks/ppo_learning.py [--jobs 2]`` for CartPole: seeds 0-4 of
+Run ``python benchmarks/ppo_learning.py [--jobs 2] [--vectorization sync|vector]`` for CartPole: seeds 0-4 of
 ``experiments/manifests/cartpole_ppo.yaml`` at its 100k env steps, each final policy evaluated as
 ``rl eval`` does (``evaluate_run``, 20 deterministic episodes); the acceptance is a mean return of at
 least 475 in at least 4 of the 5 seeds.
@@ -43,13 +43,14 @@ def init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def train_cartpole(seed: int, steps: int | None, runs_dir: str) -> dict:
+def train_cartpole(seed: int, steps: int | None, runs_dir: str, vectorization: str | None = None) -> dict:
     """Train one CartPole seed and evaluate its final policy like ``rl eval --episodes 20``."""
     from experiments.evaluate_run import evaluate_run
     from experiments.manifest import load_manifest
     from experiments.train import start_run
 
-    overrides = [] if steps is None else [f"train.total_steps={steps}"]
+    overrides = [] if vectorization is None else [f"env.vectorization={vectorization}"]
+    overrides += [] if steps is None else [f"train.total_steps={steps}"]
     manifest, _ = load_manifest(CARTPOLE, overrides, seed=seed)
     start = time.perf_counter()
     run_dir = start_run(manifest, Path(runs_dir), run_id=f"s{seed}", show_progress=False)
@@ -113,13 +114,14 @@ def run_all(tasks: list[tuple], jobs: int) -> list[dict]:
     return results
 
 
-def cartpole(steps: int | None, jobs: int) -> None:
+def cartpole(steps: int | None, jobs: int, vectorization: str | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
     with tempfile.TemporaryDirectory(prefix="ppo_cartpole-") as tmp:
-        results = run_all([(train_cartpole, s, steps, tmp) for s in SEEDS], jobs)
-    table = Table(title=f"PPO CartPole-v1 (cartpole_ppo.yaml): {CARTPOLE_EPISODES} deterministic episodes per seed")
+        results = run_all([(train_cartpole, s, steps, tmp, vectorization) for s in SEEDS], jobs)
+    table = Table(title=f"PPO CartPole-v1 (cartpole_ppo.yaml, env.vectorization={vectorization or 'vector'}): "
+                        f"{CARTPOLE_EPISODES} deterministic episodes per seed")
     for col in ("seed", "env steps", "mean return", "std", "min", f">= {CARTPOLE_THRESHOLD:g}", "train s"):
         table.add_column(col, justify="right")
     for r in results:
@@ -194,6 +196,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None,
                         help="env steps per run (default: the manifest's, 100000 for CartPole, 200000 for Pendulum)")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at once in separate processes")
+    parser.add_argument("--vectorization", choices=["sync", "vector"], default=None,
+                        help="CartPole: override env.vectorization of our runs (default: the manifest's, vector)")
     args = parser.parse_args()
     if args.jobs < 1 or (args.steps is not None and args.steps < 1):
         parser.error("--jobs and --steps must be >= 1")
@@ -202,7 +206,7 @@ def main() -> None:
 
         pendulum(args.steps or load_manifest(PENDULUM)[0].train.total_steps, args.jobs)
     else:
-        cartpole(args.steps, args.jobs)
+        cartpole(args.steps, args.jobs, args.vectorization)
 
 
 if __name__ == "__main__":

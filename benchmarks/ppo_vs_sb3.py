@@ -1,13 +1,18 @@
 """Training throughput of rlsuite's PPO against stable-baselines3's PPO on CartPole-v1, 8 envs.
 
-Run ``python benchmarks/ppo_vs_sb3.py [--steps 50000] [--repeats 3]``, or ``--profile`` for a cProfile
-of one of our runs. ``benchmarks/ppo_learning.py`` imports the hyperparameter mapping and the shared
-evaluation from here (this directory is on ``sys.path`` when a benchmark runs as a script).
+Run ``python benchmarks/ppo_vs_sb3.py [--steps 50000] [--repeats 3] [--vectorization sync|vector]``, or
+``--profile`` for a cProfile of one of our runs. The manifest steps our 8 CartPoles with gymnasium's
+own batched CartPole (``env.vectorization: vector``: one numpy step for all 8, NEXT_STEP autoreset,
+each episode's reset step stored as invalid); ``--vectorization sync`` makes it 8 Python envs in a
+``SyncVectorEnv`` instead. SB3 always steps its ``DummyVecEnv`` of 8 Python envs.
+``benchmarks/ppo_learning.py`` imports the hyperparameter mapping and the shared evaluation from here
+(this directory is on ``sys.path`` when a benchmark runs as a script).
 
 Both sides get the hyperparameters of ``experiments/manifests/cartpole_ppo.yaml`` (converted by
 :func:`sb3_ppo_kwargs`, which refuses options SB3 cannot match), one torch thread, and the same seed
-per round. SB3 steps a ``DummyVecEnv`` of 8 ``CartPole-v1`` (``make_vec_env``'s default), ours a
-gymnasium ``SyncVectorEnv``. Rounds alternate ours, SB3, ours, SB3, ... so load from other processes
+per round. SB3 steps a ``DummyVecEnv`` of 8 ``CartPole-v1`` (``make_vec_env``'s default), ours the
+batched CartPole (or, with ``--vectorization sync``, a gymnasium ``SyncVectorEnv``). Rounds
+alternate ours, SB3, ours, SB3, ... so load from other processes
 on the machine falls on both alike. One small untimed warm-up run of each side goes first, so lazy
 imports and JAX's one-off compile of the GAE kernel for the ``[32, 8, 1]`` shape are not timed.
 
@@ -50,11 +55,15 @@ NO_CHECKPOINT = 10**12
 """A checkpoint interval beyond any budget: only the final checkpoint is written."""
 
 
+OURS_OVERRIDES: list[str] = []
+"""Extra ``--set`` overrides for our side (``--vectorization vector`` adds ``env.vectorization=vector``)."""
+
+
 def ours_manifest(path: Path, steps: int, seed: int, cheap_eval: bool):
     """The manifest at ``path`` with ``steps`` env steps (and, if asked, only a 1-episode final eval)."""
     from experiments.manifest import load_manifest
 
-    overrides = [f"train.total_steps={steps}"]
+    overrides = [f"train.total_steps={steps}", *OURS_OVERRIDES]
     if cheap_eval:
         overrides += ["evaluation.every_steps=0", "evaluation.episodes=1", f"checkpoint.every_steps={NO_CHECKPOINT}"]
     return load_manifest(path, overrides, seed=seed)[0]
@@ -304,7 +313,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="alternating rounds of ours then SB3 (default 3)")
     parser.add_argument("--warmup-steps", type=int, default=2048, help="untimed warm-up run of each side")
     parser.add_argument("--profile", action="store_true", help="cProfile one of our runs instead of comparing")
+    parser.add_argument("--vectorization", choices=["sync", "vector"], default=None,
+                        help="override our env.vectorization (default: the manifest's, vector)")
     args = parser.parse_args()
+    if args.vectorization is not None:
+        OURS_OVERRIDES.append(f"env.vectorization={args.vectorization}")
     if args.steps < 1 or args.repeats < 1 or args.warmup_steps < 1:
         parser.error("--steps, --repeats and --warmup-steps must be >= 1")
     if args.profile:

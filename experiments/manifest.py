@@ -75,6 +75,13 @@ class EnvSpec(StrictModel):
     """Wrapper chain applied to each sub-env."""
     checks: Literal["error", "warn"] = "error"
     """Run-time env contract checks (non-finite values, obs outside its space): fail or warn."""
+    vectorization: Literal["sync", "vector"] = "sync"
+    """How the training sub-envs are stepped. ``sync``: ``num_envs`` copies of the env in one process
+    (gymnasium's ``SyncVectorEnv``, SAME_STEP autoreset). ``vector``: the env's own batched
+    implementation (``gymnasium.make_vec(..., vectorization_mode="vector_entry_point")``, e.g.
+    CartPole-v1), one numpy step for every sub-env, NEXT_STEP autoreset (each episode's reset step is
+    stored as invalid and masked out), one generator for all sub-envs seeded from the run seed; on-policy
+    agents only, no ``wrappers`` or curriculum. Evaluation envs are ``sync`` either way."""
 
 
 class TrainSpec(StrictModel):

@@ -22,7 +22,7 @@ import numpy as np
 import experiments.curriculum  # noqa: F401  (registers the curriculum extension)
 from agents.registry import build_agent
 from envs.checks import ContractCheck, SubEnvObsCheck
-from envs.make import make_vector_env, reward_dim_of
+from envs.make import make_native_vector_env, make_vector_env, reward_dim_of
 from experiments.evaluation import EvalResult, run_episodes
 from experiments.extensions import Extension, build_extensions
 from experiments.manifest import Manifest
@@ -55,10 +55,13 @@ class Counters:
     episodes: int = 0
 
 
-def build_envs(manifest: Manifest, num_envs: int, extensions: list[Extension] = ()):
+def build_envs(manifest: Manifest, num_envs: int, extensions: list[Extension] = (), training: bool = False):
     """The manifest's vector env with its wrapper chain, extension wrappers and contract checks (each
-    sub-env's observation shape and dtype before batching, every vector step after)."""
+    sub-env's observation shape and dtype before batching, every vector step after). ``training``
+    envs follow ``env.vectorization``; evaluation envs are always sync."""
     spec = manifest.env
+    if training and spec.vectorization == "vector":
+        return ContractCheck(make_native_vector_env(spec.id, num_envs, spec.kwargs), mode=spec.checks)
 
     def hook(env, index):
         for ext in extensions:
@@ -83,7 +86,7 @@ class Session:
         self.console = console
         self.plan = SeedPlan(manifest.seed)
         self.extensions = build_extensions(manifest, self.plan)
-        self.envs = build_envs(manifest, manifest.env.num_envs, self.extensions)
+        self.envs = build_envs(manifest, manifest.env.num_envs, self.extensions, training=True)
         self.eval_envs = None
         self.reward_dim = reward_dim_of(self.envs)
         self.agent = build_agent(manifest.agent, self.envs.single_observation_space,

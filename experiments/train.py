@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from agents.sb3.config import is_sb3
-from experiments.manifest import Manifest, manifest_from_json
+from experiments.manifest import Manifest, ManifestError, manifest_from_json
 from experiments.run_dir import (
     RunDirError,
     RunLock,
@@ -32,12 +32,31 @@ from experiments.run_dir import (
 __all__ = ["Interrupted", "preflight", "start_run", "resume_run"]
 
 
+def check_vectorization(manifest: Manifest) -> None:
+    """``env.vectorization: vector`` needs what its NEXT_STEP, shared-generator envs allow."""
+    from agents.registry import agent_class
+    from envs.make import make_native_vector_env
+
+    if manifest.env.vectorization != "vector":
+        return
+    algo = manifest.agent.algo
+    if is_sb3(algo) or not agent_class(algo).on_policy:
+        raise ManifestError(f"env.vectorization=vector: agent.algo={algo} needs every step as a transition; "
+                            "native vector envs are for the suite's on-policy agents (ppo); use sync")
+    for field, value in (("env.wrappers", manifest.env.wrappers), ("curriculum", manifest.curriculum),
+                         ("dataset", manifest.dataset)):
+        if value:
+            raise ManifestError(f"env.vectorization=vector: {field} needs per-sub-env envs; use vectorization: sync")
+    make_native_vector_env(manifest.env.id, 1, manifest.env.kwargs).close()
+
+
 def preflight(manifest: Manifest) -> None:
     """Build the env and agent once, so space/algorithm mismatches fail before anything is written."""
     from agents.registry import build_agent
     from envs.make import make_vector_env, reward_dim_of
     from experiments.loops.offpolicy import validate_off_policy
 
+    check_vectorization(manifest)
     envs = make_vector_env(manifest.env.id, 1, manifest.env.kwargs,
                            [(w.name, w.kwargs) for w in manifest.env.wrappers])
     try:
