@@ -1,34 +1,53 @@
-"""Every offline agent side by side on the suite's Pendulum-v1 "medium" dataset, by hand (not CI).
+"""Offline agents on the suite's Pendulum-v1 "medium" and "mixed" datasets, by hand (not CI).
 
-    python benchmarks/offline_agents.py --workdir /tmp/o2o --seeds 0-4 --jobs 2 --updates 5000 \\
-        [--algos bc td3bc iql cql awac] [--set cql:agent.net_arch=[128,128]]
+Issue 4's two offline acceptance tables, from one command (all data under ``--workdir``)::
 
-The dataset is the one ``benchmarks/offline_pendulum.py`` makes (behaviour policy: SAC after 5k env
-steps; 50 episodes of its stochastic actions) and is made the same way when ``<workdir>`` lacks it.
-Each run trains ``experiments/manifests/pendulum_<algo>.yaml`` offline for ``--updates`` gradient
-updates and scores the final evaluation (10 deterministic episodes on the suite's eval seeds).
-``--set ALGO:KEY=VALUE`` overrides one algorithm's manifest (repeatable), e.g. a cheaper CQL.
-Finished runs under ``<workdir>/runs/bench-<updates>`` are reused, so an interrupted benchmark resumes.
+    python benchmarks/offline_agents.py --workdir /tmp/o2o_study --seeds 0-4 --jobs 1 \\
+        --updates 5000 --updates-for cql:1500 --set cql:agent.net_arch=[128,128] \\
+        --algos iql td3bc cql --mixed-algos iql td3bc
 
-The table: per algorithm the IQM over seeds with a 95% stratified-bootstrap CI
-(``experiments.stats``), the mean, every seed's score and the mean wall time of a run; beside it the
-behaviour policy's mean episode return in the dataset with its own 95% bootstrap CI, and whether each
-algorithm's CI lies above it, overlaps it or lies below it.
+1. **medium**: each ``--algos`` agent on ``pendulum/medium-v0`` against the behaviour policy.
+2. **mixed**: each ``--mixed-algos`` agent on ``pendulum/mixed-v0`` (10% expert, 90% random
+   episodes), with uniform sampling and with return-weighted trajectory sampling
+   (``dataset.weighting: {kind: return, temperature: --temperature}``, Hong et al. 2023).
 
-Measured on the shared 2-core CPU machine (other jobs running), 31.5 min wall::
+The datasets follow ``experiments/manifests/datasets/pendulum.md`` exactly and are made when
+``<workdir>/datasets`` lacks them: behaviour policies ``pendulum_sac.yaml`` after 2,500 env steps
+("medium") and 20,000 env steps ("expert"); ``rl collect`` with 100 episodes of stochastic actions,
+seed 0. Each run trains ``experiments/manifests/pendulum_<algo>.yaml`` unchanged except the dataset,
+``--updates`` gradient updates (``--updates-for ALGO:N`` for one algorithm) and ``--set`` overrides,
+and is scored by its final evaluation (10 deterministic episodes on the suite's eval seeds).
+Finished runs under ``<workdir>/runs/<dataset>-<updates>/`` are reused, so an interrupted
+benchmark resumes and the tables can be printed again for free; ``--tables`` picks which to run.
 
-    python benchmarks/offline_agents.py --workdir /tmp/o2o --seeds 0-4 --jobs 2 --updates 2000 \
-        --set cql:agent.net_arch=[128,128]
+Per algorithm: the IQM over seeds of the final eval return with a 95% stratified-bootstrap CI
+(``experiments.stats``, 2000 replicates), the mean, every seed's score and the mean wall time of a
+run. Beside it the behaviour policy's mean episode return in the dataset with its 95% bootstrap CI
+(over episodes), and where the algorithm's CI lies against that mean (above / overlaps / below).
+The mixed table puts with- and without-weighting side by side and says whether their CIs overlap.
 
-    behaviour policy mean return -155.2 [95% CI -178.1, -130.4] (its greedy actions: -184.1)
-      algo      IQM             95% CI     mean   run s  per seed
-        bc   -173.8 [ -189.2,  -159.9]   -174.7      15  -193 -178 -159 -163 -181
-     td3bc   -195.6 [ -218.0,  -179.1]   -197.6      68  -227 -198 -189 -174 -200
-       iql   -185.4 [ -219.2,  -163.5]   -188.9      87  -205 -227 -162 -164 -187
-       cql   -179.0 [ -378.7,  -158.9]   -233.1     416  -196 -181 -160 -159 -470
-      awac   -175.7 [ -198.1,  -160.7]   -177.2     166  -199 -170 -161 -160 -196
+``--jobs 1`` keeps one training process at a time (each uses one torch thread).
 
-CQL's critics were [128, 128] there (a [256, 256, 256] CQL update costs ~20 IQL updates on this CPU).
+Measured with the command above on the shared 2-core CPU machine (other jobs running), 35 training
+runs in ~63 min; behaviour policies and datasets ~7 min more. CQL ran with [128, 128] critics and
+3,000 updates (its manifest's [256, 256, 256] costs ~250 ms an update here, ~4x the [128, 128] one)::
+
+    == medium ==  100 episodes; behaviour mean return -714.0 [95% CI -770.7, -660.2]
+          algo updates      IQM             95% CI     mean  vs behav   run s  per seed
+           iql    5000   -258.7 [ -312.4,  -202.9]   -256.5     above      61  -310 -243 -223 -193 -314
+         td3bc    5000   -551.1 [ -651.6,  -464.5]   -558.2     above      52  -581 -597 -476 -459 -679
+           cql    3000   -653.1 [ -829.0,  -547.5]   -674.7  overlaps     233  -557 -744 -658 -872 -543
+
+    == mixed ==  100 episodes (10 expert, mean -121.2; 90 random, mean -1245.5); mean -1133.1
+          algo updates      IQM             95% CI     mean  vs behav   run s  per seed
+           iql    5000   -259.0 [ -307.7,  -221.4]   -262.3     above      75  -259 -266 -253 -329 -206
+        iql+rw    5000   -266.2 [ -348.4,  -220.6]   -277.8     above      79  -382 -208 -272 -245 -281
+         td3bc    5000  -1224.9 [-1295.9, -1151.6]  -1226.1     below      60  -1316 -1243 -1176 -1139 -1256
+      td3bc+rw    5000   -708.7 [ -941.0,  -596.1]   -748.7     above      58  -1051 -722 -566 -749 -655
+
+Return weighting (temperature 0.2, the schema default, not tuned) lifts TD3+BC by ~516 with CIs
+apart; for IQL it makes no difference (−266 vs −259, CIs overlap): IQL's expectile/advantage
+weighting already extracts the expert episodes from uniform draws.
 """
 
 from __future__ import annotations
@@ -47,6 +66,11 @@ MANIFESTS = Path(__file__).resolve().parents[1] / "experiments" / "manifests"
 ALGOS = ["bc", "td3bc", "iql", "cql", "awac"]
 COST = {"cql": 20.0, "awac": 3.0, "iql": 1.5, "td3bc": 1.0, "bc": 0.3}
 """Relative cost of an update, to start the slow runs first."""
+BEHAVIOUR_STEPS = {"medium": 2500, "expert": 20000}
+"""Env steps of ``pendulum_sac.yaml`` for each behaviour policy (datasets/pendulum.md)."""
+DATASETS = {"medium": ("medium", None), "mixed": ("expert", "final:0.1,random:0.9")}
+"""Dataset name -> (behaviour policy, --mix); 100 episodes each, collect seed 0."""
+EPISODES = 100
 
 
 def _final_eval(run: Path) -> float | None:
@@ -57,7 +81,7 @@ def _final_eval(run: Path) -> float | None:
     return float(rows[-1]["eval/mean_reward"]) if rows else None
 
 
-def train_one(algo: str, seed: int, overrides: list[str], runs_dir: str) -> dict:
+def train_one(algo: str, seed: int, overrides: list[str], runs_dir: str, run_name: str) -> dict:
     """One offline run in this (spawned) process; reuses a finished one."""
     import torch
 
@@ -66,7 +90,8 @@ def train_one(algo: str, seed: int, overrides: list[str], runs_dir: str) -> dict
 
     torch.set_num_threads(1)
     manifest, _ = load_manifest(MANIFESTS / f"pendulum_{algo}.yaml", [*overrides, f"seed={seed}"])
-    run = Path(runs_dir) / manifest.name / f"s{seed}"
+    manifest = manifest.model_copy(update={"name": run_name})
+    run = Path(runs_dir) / run_name / f"s{seed}"
     score, wall = _final_eval(run), None
     if score is None:
         t0 = time.perf_counter()
@@ -76,24 +101,29 @@ def train_one(algo: str, seed: int, overrides: list[str], runs_dir: str) -> dict
         score = _final_eval(run)
     elif (run / "bench_wall_s.json").is_file():
         wall = json.loads((run / "bench_wall_s.json").read_text())
-    return {"algo": algo, "seed": seed, "score": score, "wall_s": wall}
+    return {"seed": seed, "score": score, "wall_s": wall}
 
 
-def ensure_dataset(workdir: Path) -> Path:
-    """``<workdir>/datasets/pendulum/medium-v0`` as benchmarks/offline_pendulum.py makes it."""
+def ensure_dataset(workdir: Path, name: str) -> Path:
+    """``<workdir>/datasets/pendulum/<name>-v0`` made by the recipe in datasets/pendulum.md."""
     from experiments.datasets import collect
     from experiments.manifest import load_manifest
     from experiments.train import start_run
 
-    ds = workdir / "datasets" / "pendulum" / "medium-v0"
+    ds = workdir / "datasets" / "pendulum" / f"{name}-v0"
     if (ds / "card.json").is_file():
         return ds
-    behaviour = workdir / "runs" / "pendulum-sac" / "medium"
-    if not (behaviour / "final").is_dir():
-        manifest, _ = load_manifest(MANIFESTS / "pendulum_sac.yaml", ["train.total_steps=5000",
-                                                                      "evaluation.every_steps=0"])
-        start_run(manifest, workdir / "runs", run_id="medium", force=True, show_progress=False)
-    collect("Pendulum-v1", str(behaviour), 50, "pendulum/medium-v0", root=str(workdir / "datasets"))
+    policy, mix = DATASETS[name]
+    runs = workdir / "runs" / "behaviour" / "pendulum-sac"
+    for which in sorted({policy, "expert"}):  # the expert run is every dataset's reference (--ref-expert)
+        if not (runs / which / "final").is_dir():
+            print(f"training the {which} behaviour policy (SAC, {BEHAVIOUR_STEPS[which]} env steps)", flush=True)
+            manifest, _ = load_manifest(MANIFESTS / "pendulum_sac.yaml",
+                                        [f"train.total_steps={BEHAVIOUR_STEPS[which]}", "evaluation.every_steps=0"])
+            start_run(manifest, runs.parent, run_id=which, force=True, show_progress=False)
+    print(f"collecting pendulum/{name}-v0", flush=True)
+    collect("Pendulum-v1", str(runs / policy), EPISODES, f"pendulum/{name}-v0", mix_text=mix,
+            root=str(workdir / "datasets"), ref_expert=str(runs / "expert"))
     return ds
 
 
@@ -107,61 +137,138 @@ def _parse_sets(items: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def main() -> None:
-    from experiments.stats import iqm, mean, stratified_bootstrap_ci
-    from experiments.sweep import parse_seeds
+def _parse_updates(items: list[str], default: int) -> dict[str, int]:
+    out = dict.fromkeys(ALGOS, default)
+    for item in items:
+        algo, sep, n = item.partition(":")
+        if not sep or algo not in ALGOS or not n.isdigit() or int(n) < 1:
+            raise SystemExit(f"--updates-for {item!r}: expected ALGO:N with ALGO one of {', '.join(ALGOS)}")
+        out[algo] = int(n)
+    return out
+
+
+def _card(workdir: Path, name: str) -> tuple[dict, np.ndarray]:
     from rl.core.datasets import read_dataset
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--workdir", type=Path, default=Path("/tmp/o2o"))
-    p.add_argument("--seeds", default="0-4")
-    p.add_argument("--updates", type=int, default=5000)
-    p.add_argument("--algos", nargs="+", default=ALGOS, choices=ALGOS)
-    p.add_argument("--set", action="append", default=[], dest="sets", metavar="ALGO:KEY=VALUE")
-    p.add_argument("--jobs", type=int, default=2)
-    args = p.parse_args()
-    seeds, sets = parse_seeds(args.seeds), _parse_sets(args.sets)
-    ds = ensure_dataset(args.workdir)
+    ds = workdir / "datasets" / "pendulum" / f"{name}-v0"
     card = json.loads((ds / "card.json").read_text())
-    behaviour_e = read_dataset(ds, "pendulum/medium-v0", card["sha256"]).returns_e
-    common = [f"dataset.root={args.workdir / 'datasets'}", f"dataset.sha256={card['sha256']}",
-              f"train.total_steps={args.updates}", f"evaluation.every_steps={args.updates}", "evaluation.episodes=10",
-              f"checkpoint.every_steps={args.updates}", f"train.log_every_steps={max(1, args.updates // 10)}"]
-    runs_dir = str(args.workdir / "runs" / f"bench-{args.updates}")
-    tasks = sorted(((a, s) for a in args.algos for s in seeds), key=lambda t: -COST[t[0]])
-    extra = "; ".join(f"{a}: {' '.join(v)}" for a, v in sets.items()) if sets else "none"
-    print(f"{len(tasks)} runs of {args.updates} updates, {args.jobs} at a time; overrides: {extra}", flush=True)
+    return card, read_dataset(ds, f"pendulum/{name}-v0", card["sha256"]).returns_e
+
+
+def _common(workdir: Path, name: str, sha: str, updates: int) -> list[str]:
+    return [f"dataset.id=pendulum/{name}-v0", f"dataset.root={workdir / 'datasets'}", f"dataset.sha256={sha}",
+            f"train.total_steps={updates}", f"evaluation.every_steps={updates}", "evaluation.episodes=10",
+            f"checkpoint.every_steps={updates}", f"train.log_every_steps={max(1, updates // 10)}"]
+
+
+def run_all(jobs: list[tuple[str, str, list[str], str, str]], seeds: list[int], n_jobs: int) -> dict[str, list[dict]]:
+    """``jobs``: (key, algo, overrides, runs_dir, run_name); every seed of each; results by key."""
+    tasks = sorted(((j, s) for j in jobs for s in seeds), key=lambda t: -COST[t[0][1]])
+    print(f"{len(tasks)} runs, {n_jobs} at a time", flush=True)
     t0 = time.perf_counter()
-    results: list[dict] = []
+    out: dict[str, list[dict]] = {}
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=ctx) as pool:
-        futures = [pool.submit(train_one, a, s, [*common, *sets.get(a, [])], runs_dir) for a, s in tasks]
+    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx) as pool:
+        futures = {pool.submit(train_one, algo, s, ov, rd, rn): key for (key, algo, ov, rd, rn), s in tasks}
         for fut in as_completed(futures):
             r = fut.result()
-            results.append(r)
+            out.setdefault(futures[fut], []).append(r)
             wall = "reused" if r["wall_s"] is None else f"{r['wall_s']:.0f} s"
-            print(f"[{time.perf_counter() - t0:5.0f} s] {r['algo']} seed {r['seed']}: {r['score']:.1f} ({wall})",
+            print(f"[{time.perf_counter() - t0:5.0f} s] {futures[fut]} seed {r['seed']}: {r['score']:.1f} ({wall})",
                   flush=True)
-    rng = np.random.default_rng(0)
-    b_mean, b_lo, b_hi = stratified_bootstrap_ci(behaviour_e[:, None], mean, rng)
-    print(f"\nPendulum-v1 medium ({card['episodes']} episodes, {card['steps']} steps), {args.updates} updates, "
-          f"seeds {args.seeds}, wall {time.perf_counter() - t0:.0f} s")
-    print(f"behaviour policy mean return {b_mean:.1f} [95% CI {b_lo:.1f}, {b_hi:.1f}] over its {len(behaviour_e)} "
-          f"stochastic episodes; its greedy actions: {card['ref_expert_return']:.1f} (card, 10 episodes)")
-    print("vs behaviour: where the algorithm's CI lies against the behaviour's mean return; CIs: whether the "
-          "two CIs overlap")
-    print(f"{'algo':>6} {'IQM':>8} {'95% CI':>18} {'mean':>8}  {'vs behaviour':>12}  {'CIs':>8}  {'run s':>6}  "
-          "per seed")
-    for algo in args.algos:
-        rs = sorted((r for r in results if r["algo"] == algo), key=lambda r: r["seed"])
-        scores = np.array([r["score"] for r in rs])
-        point, lo, hi = stratified_bootstrap_ci(scores[:, None], iqm, rng)
-        verdict = "above" if lo > b_mean else ("overlaps" if hi >= b_mean else "below")
-        cis = "overlap" if lo <= b_hi and hi >= b_lo else "apart"
-        walls = [r["wall_s"] for r in rs if r["wall_s"] is not None]
-        wall = f"{np.mean(walls):6.0f}" if walls else "     -"
-        print(f"{algo:>6} {point:8.1f} [{lo:7.1f}, {hi:7.1f}] {scores.mean():8.1f}  {verdict:>12}  {cis:>8}  {wall}  "
-              + " ".join(f"{x:.0f}" for x in scores))
+    return {j[0]: sorted(out[j[0]], key=lambda r: r["seed"]) for j in jobs}
+
+
+def _row(label: str, updates: int, rs: list[dict], rng, b_mean: float, b_lo: float, b_hi: float) -> tuple[str, tuple]:
+    from experiments.stats import iqm, stratified_bootstrap_ci
+
+    scores = np.array([r["score"] for r in rs])
+    point, lo, hi = stratified_bootstrap_ci(scores[:, None], iqm, rng)
+    verdict = "above" if lo > b_mean else ("overlaps" if hi >= b_mean else "below")
+    walls = [r["wall_s"] for r in rs if r["wall_s"] is not None]
+    wall = f"{np.mean(walls):6.0f}" if walls else "     -"
+    line = (f"{label:>10} {updates:>7} {point:8.1f} [{lo:7.1f}, {hi:7.1f}] {scores.mean():8.1f}  {verdict:>8}  {wall}  "
+            + " ".join(f"{x:.0f}" for x in scores))
+    return line, (point, lo, hi)
+
+
+def _behaviour(card: dict, returns_e: np.ndarray, rng) -> tuple[float, float, float]:
+    from experiments.stats import mean, stratified_bootstrap_ci
+
+    b = stratified_bootstrap_ci(returns_e[:, None], mean, rng)
+    src = ", ".join(f"{k} {v:.1f}" for k, v in card["mean_return_by_source"].items())
+    print(f"dataset {card['dataset']}: {card['episodes']} episodes, {card['steps']} steps, policy {card['policy']}, "
+          f"mix {card['mix']}")
+    print(f"  behaviour mean return {b[0]:.1f} [95% CI {b[1]:.1f}, {b[2]:.1f}] (bootstrap over episodes); "
+          f"max {card['max_return']:.1f}, min {card['min_return']:.1f}; by source: {src}")
+    print(f"  references: random {card['ref_random_return']:.1f}, behaviour policy's greedy actions "
+          f"{card['ref_expert_return']:.1f} (10 episodes each)")
+    print(f"  sha256 {card['sha256']}")
+    return b
+
+
+HEADER = f"{'algo':>10} {'updates':>7} {'IQM':>8} {'95% CI':>18} {'mean':>8}  {'vs behav':>8}  {'run s':>6}  per seed"
+
+
+def main() -> None:
+    from experiments.sweep import parse_seeds
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--workdir", type=Path, default=Path("/tmp/o2o_study"))
+    p.add_argument("--seeds", default="0-4")
+    p.add_argument("--updates", type=int, default=5000)
+    p.add_argument("--updates-for", action="append", default=[], metavar="ALGO:N")
+    p.add_argument("--mixed-updates", type=int, default=None, help="updates of every mixed-table run "
+                   "(default: as in the medium table)")
+    p.add_argument("--algos", nargs="+", default=["iql", "td3bc", "cql"], choices=ALGOS)
+    p.add_argument("--mixed-algos", nargs="+", default=["iql", "td3bc"], choices=ALGOS)
+    p.add_argument("--temperature", type=float, default=0.2, help="return weighting's temperature (schema default)")
+    p.add_argument("--tables", nargs="+", default=["medium", "mixed"], choices=["medium", "mixed"])
+    p.add_argument("--set", action="append", default=[], dest="sets", metavar="ALGO:KEY=VALUE")
+    p.add_argument("--jobs", type=int, default=1)
+    args = p.parse_args()
+    seeds, sets = parse_seeds(args.seeds), _parse_sets(args.sets)
+    updates = _parse_updates(args.updates_for, args.updates)
+    per_table = {"medium": updates,
+                 "mixed": updates if args.mixed_updates is None else dict.fromkeys(ALGOS, args.mixed_updates)}
+    extra = "; ".join(f"{a}: {' '.join(v)}" for a, v in sets.items()) if sets else "none"
+    print(f"seeds {args.seeds}; updates {', '.join(f'{a} {updates[a]}' for a in ALGOS)}, mixed table "
+          f"{args.mixed_updates or 'same'}; overrides: {extra}", flush=True)
+    t0 = time.perf_counter()
+    results: dict[str, dict[str, list[dict]]] = {}
+    for table in args.tables:
+        ensure_dataset(args.workdir, table)
+        card, _ = _card(args.workdir, table)
+        jobs = []
+        algos = args.algos if table == "medium" else args.mixed_algos
+        for algo in algos:
+            n = per_table[table][algo]
+            base = [*_common(args.workdir, table, card["sha256"], n), *sets.get(algo, [])]
+            runs_dir = str(args.workdir / "runs" / f"{table}-{n}")
+            jobs.append((algo, algo, base, runs_dir, f"pendulum-{algo}"))
+            if table == "mixed":
+                rw = ["dataset.weighting.kind=return", f"dataset.weighting.temperature={args.temperature}"]
+                jobs.append((f"{algo}+rw", algo, [*base, *rw], runs_dir, f"pendulum-{algo}-rw{args.temperature:g}"))
+        results[table] = run_all(jobs, seeds, args.jobs)
+    print(f"\nwall {time.perf_counter() - t0:.0f} s; seeds {args.seeds}; 'vs behav': where the algorithm's IQM CI "
+          "lies against the behaviour's mean return")
+    for table in args.tables:
+        rng = np.random.default_rng(0)
+        card, returns_e = _card(args.workdir, table)
+        print(f"\n== {table} ==")
+        b = _behaviour(card, returns_e, rng)
+        print(HEADER)
+        cis = {}
+        for key, rs in results[table].items():
+            algo = key.split("+")[0]
+            line, cis[key] = _row(key, per_table[table][algo], rs, rng, *b)
+            print(line)
+        if table == "mixed":
+            print(f"return weighting (temperature {args.temperature:g}) vs uniform sampling:")
+            for algo in args.mixed_algos:
+                (p0, lo0, hi0), (p1, lo1, hi1) = cis[algo], cis[f"{algo}+rw"]
+                overlap = "overlap" if lo1 <= hi0 and hi1 >= lo0 else "do not overlap"
+                print(f"  {algo:>6}: IQM {p1:.1f} with vs {p0:.1f} without ({p1 - p0:+.1f}); the CIs {overlap}")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
     python benchmarks/offline_pendulum.py --workdir /tmp/o2o [--seeds 0 1] [--updates 10000]
         [--offline-updates 5000] [--online-steps 20000] [--skip-o2o]
 
-Steps: train the behaviour policy (SAC, 5k env steps) unless ``<workdir>/runs/pendulum-sac/medium``
-exists; collect ``pendulum/medium-v0`` (stochastic actions, 50 episodes) unless present; train IQL
+Steps: train the behaviour policy (SAC, 2.5k env steps, as in experiments/manifests/datasets/pendulum.md)
+unless ``<workdir>/runs/pendulum-sac/medium`` exists; collect ``pendulum/medium-v0`` (stochastic actions,
+100 episodes) unless present; train IQL
 and TD3+BC offline; then IQL offline → online and SAC from scratch with the same online budget.
 Prints the behaviour policy's mean return (from the card) beside each final eval return.
 """
@@ -49,12 +50,12 @@ def main() -> None:
     root = w / "datasets"
     behaviour = w / "runs" / "pendulum-sac" / "medium"
     if not (behaviour / "final").is_dir():
-        _run(w, "pendulum_sac", "medium", ["train.total_steps=5000", "evaluation.every_steps=0"])
+        _run(w, "pendulum_sac", "medium", ["train.total_steps=2500", "evaluation.every_steps=0"])
     ds = root / "pendulum" / "medium-v0"
     if not (ds / "card.json").is_file():
         from experiments.datasets import collect
 
-        collect("Pendulum-v1", str(behaviour), 50, "pendulum/medium-v0", root=str(root))
+        collect("Pendulum-v1", str(behaviour), 100, "pendulum/medium-v0", root=str(root))
     card = json.loads((ds / "card.json").read_text())
     print(f"dataset: {card['episodes']} episodes, behaviour mean return {card['mean_return']:.1f} "
           f"(max {card['max_return']:.1f}; refs random {card['ref_random_return']:.1f}, "

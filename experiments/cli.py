@@ -48,9 +48,18 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--sweep", choices=["grid", "sampled"], help="--pareto: how weights are chosen")
     e.add_argument("--episodes-per-weight", type=int, help="--pareto: episodes per weight")
 
-    pl = sub.add_parser("plot", help="learning curves across seeds (IQM or mean, 95%% bootstrap CI)")
+    pl = sub.add_parser("plot", help="learning curves across seeds (IQM or mean, 95%% bootstrap CI)",
+                        description="Learning curves across seeds (IQM or mean, 95% bootstrap CI), one line per "
+                                    "group (manifest name). Runs with phases (offline-to-online) get their offline "
+                                    "part shaded and a dashed line at each switch, and a table of return at the "
+                                    "switch, dip, steps to recover and final return (IQM over seeds) is printed; "
+                                    "with --x online, an O2O group and an online-from-scratch group line up on "
+                                    "online env steps and the table puts their final returns side by side.")
     pl.add_argument("paths", nargs="+", type=Path, metavar="RUN_OR_GROUP")
     pl.add_argument("--metric", default="rollout/ep_rew_mean")
+    pl.add_argument("--x", choices=["step", "online"], default="step",
+                    help="x axis: the step column (default; offline updates + online env steps for phased runs) "
+                         "or online env steps (time/total_timesteps)")
     pl.add_argument("--statistic", choices=["iqm", "mean"], default="iqm")
     pl.add_argument("--out", type=Path, default=Path("curves.png"), help=".png or .svg")
     pl.add_argument("--allow-mixed", action="store_true", help="merge runs whose manifests differ")
@@ -115,6 +124,9 @@ def _parser() -> argparse.ArgumentParser:
     co.add_argument("--seed", type=int, default=0)
     co.add_argument("--deterministic", action="store_true", help="policy mean actions instead of samples")
     co.add_argument("--force", action="store_true", help="overwrite an existing dataset of that id")
+    co.add_argument("--ref-expert", metavar="RUN_OR_RETURN",
+                    help="the expert reference of normalised scores: a run directory (its final policy's "
+                         "deterministic return) or a number (default: --policy's own deterministic return)")
     return p
 
 
@@ -166,6 +178,10 @@ def _dispatch(args) -> int:
         res = evaluate_pareto(args.run, args.checkpoint, args.points, args.sweep, args.episodes_per_weight, args.seed)
         print(json.dumps(res) if args.json else format_pareto(res))
         return 0
+    if args.command == "plot" and (args.curriculum or args.pareto) and args.x != "step":
+        from experiments.plotting import PlotError
+
+        raise PlotError(f"--x {args.x} is for learning curves, not for --curriculum or --pareto")
     if args.command == "plot" and args.curriculum:
         from experiments.plot_curriculum import plot_curriculum
         from experiments.plotting import PlotError
@@ -188,11 +204,14 @@ def _dispatch(args) -> int:
         print(json.dumps(result) if args.json else format_table(result))
         return 0
     if args.command == "plot":
-        from experiments.plotting import plot_curves
+        from experiments.plotting import format_o2o_table, o2o_table, plot_curves
 
         out = plot_curves(args.paths, metric=args.metric, out=args.out, statistic=args.statistic,
-                          allow_mixed=args.allow_mixed)
+                          allow_mixed=args.allow_mixed, x=args.x)
         print(f"wrote {out if out is not None else args.out}")
+        rows = o2o_table(args.paths, allow_mixed=args.allow_mixed)
+        if args.x == "online" or any(r["switch"] is not None for r in rows):  # offline-to-online runs
+            print(format_o2o_table(rows), end="")
         return 0
     if args.command == "reproduce":
         from experiments.reproduce import reproduce
@@ -222,7 +241,7 @@ def _dispatch(args) -> int:
         from experiments.datasets import collect
 
         path, card = collect(args.env, args.policy, args.episodes, args.out, args.mix, args.seed, args.root,
-                             args.deterministic, args.force)
+                             args.deterministic, args.force, ref_expert=args.ref_expert)
         print(f"wrote {path} ({card['episodes']} episodes, {card['steps']} steps, mean return "
               f"{card['mean_return']:.1f}, max {card['max_return']:.1f})")
         print(f"sha256: {card['sha256']}")

@@ -10,6 +10,7 @@ the sha256 a manifest must name.
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
 from pathlib import Path
@@ -91,6 +92,13 @@ def validate_dataset(manifest) -> None:
         if total != manifest.train.total_steps:
             raise ManifestError(f"train.total_steps ({manifest.train.total_steps}) must equal the phases' offline "
                                 f"updates plus online steps ({total})")
+        from agents.common.offpolicy import BoxActorCritic
+
+        for i, phase in enumerate(manifest.phases):
+            spec = phase.offline or phase.online
+            if spec.lr_policy != "keep" and not issubclass(agent_class(manifest.agent.algo), BoxActorCritic):
+                raise ManifestError(f"phases[{i}].lr_policy={spec.lr_policy}: agent.algo={manifest.agent.algo} "
+                                    "takes only 'keep' (its schedule also drives exploration)")
     envs = make_vector_env(manifest.env.id, 1, manifest.env.kwargs,
                            [(w.name, w.kwargs) for w in manifest.env.wrappers])
     try:
@@ -155,8 +163,15 @@ def _play(env, act, seed: int) -> float:
 
 def collect(env_id: str, policy: str, episodes: int, out: str, mix_text: str | None = None, seed: int = 0,
             root: str | None = None, deterministic: bool = False, force: bool = False,
-            ref_episodes: int = 10) -> tuple[Path, dict[str, Any]]:
-    """Write the Minari dataset ``out`` and its card; returns (dataset directory, card)."""
+            ref_episodes: int = 10, ref_expert: str | None = None) -> tuple[Path, dict[str, Any]]:
+    """Write the Minari dataset ``out`` and its card; returns (dataset directory, card).
+
+    The card's reference returns (Minari's ``ref_min_score``/``ref_max_score``, the 0 and 100 of
+    normalised scores) are the random policy's mean return and the expert's: ``ref_expert`` names the
+    expert as a run directory (its final policy's deterministic return is measured) or a number;
+    without it, the collected ``--policy``'s own deterministic return stands in, which is right for an
+    expert dataset only (a medium dataset would score 100 for medium play).
+    """
     import gymnasium as gym
     import minari
 
@@ -196,7 +211,7 @@ def collect(env_id: str, policy: str, episodes: int, out: str, mix_text: str | N
         return agent.act(np.asarray(obs, np.float32)[None], deterministic=deterministic)[0][0]
 
     actors = {"random": act_random, "final": act_policy}
-    refs = _reference_returns(env, act_random, agent, plan, ref_episodes)
+    refs = _reference_returns(env, act_random, _expert_for_refs(ref_expert, env_id, agent), plan, ref_episodes)
     sources = _episode_sources(mix, episodes, plan.generator("collect-mix"))
     seeds = plan.integers("collect", episodes)
     if force and target.exists():
@@ -227,13 +242,33 @@ def collect(env_id: str, policy: str, episodes: int, out: str, mix_text: str | N
     return target, card
 
 
+def _expert_for_refs(ref_expert: str | None, env_id: str, agent):
+    """The agent (or fixed return) that sets the expert reference: ``--ref-expert``, else ``agent``."""
+    if ref_expert is None:
+        return agent
+    try:
+        value = float(ref_expert)
+    except ValueError:
+        value = None
+    if value is not None:
+        if not math.isfinite(value):
+            raise DatasetError(f"--ref-expert {ref_expert}: must be a finite return or a run directory")
+        return value
+    run_manifest, expert = _load_policy(Path(ref_expert))
+    if run_manifest.env.id != env_id:
+        raise DatasetError(f"--ref-expert {ref_expert} was trained on {run_manifest.env.id}, not --env {env_id}")
+    return expert
+
+
 def _reference_returns(env, act_random, agent, plan, episodes: int) -> dict[str, float | None]:
     """Mean return of the random policy and (with a policy) of its deterministic actions, on seeds
     of their own, for normalised scores ``100 (G − random) / (expert − random)``."""
     seeds = plan.integers("collect-ref", episodes)
     random_ref = float(np.mean([_play(env, act_random, s) for s in seeds]))
     expert_ref = None
-    if agent is not None:
+    if isinstance(agent, float):
+        expert_ref = agent
+    elif agent is not None:
         def greedy(obs):
             return agent.act(np.asarray(obs, np.float32)[None], deterministic=True)[0][0]
 

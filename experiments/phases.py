@@ -7,8 +7,14 @@ dataset:
   weighting: {kind: return, temperature: 0.2}   # optional: return-weighted trajectory sampling
 phases:
   - offline: {updates: 20000}
-  - online: {steps: 20000, offline_fraction: {kind: linear, start: 0.5, end: 0.0}}
+  - online: {steps: 20000, offline_fraction: {kind: linear, start: 0.5, end: 0.0}, lr_policy: rewarm}
 ```
+
+Learning rate per phase (``lr_policy``): ``keep`` (default) runs the agent's ``learning_rate``
+schedule over the whole run, as if there were no phases; ``redecay`` restarts the schedule at the
+phase's first step and runs it over the phase; ``rewarm`` does the same after a linear warm-up from
+0 over the first ``lr_warmup`` (a fraction, default 0.1) of the phase. A constant learning rate is
+the same under ``keep`` and ``redecay``.
 
 Steps of a phased run: the run's step counter (the ``step`` column of ``metrics.csv``, checkpoint
 names, ``evaluation.every_steps``, ``checkpoint.every_steps``) counts offline gradient updates plus
@@ -28,9 +34,11 @@ from pydantic import Field, field_validator, model_validator
 from agents.common.config import ScheduleSpec, StrictModel, schedule_value
 
 __all__ = ["DatasetSpec", "OfflinePhase", "OnlinePhase", "PhaseSpec", "ReturnWeighting", "fraction_at",
-           "phase_length", "resolved_phases"]
+           "lr_progress", "phase_length", "resolved_phases"]
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+
+LRPolicy = Literal["keep", "redecay", "rewarm"]
 
 
 class ReturnWeighting(StrictModel):
@@ -77,6 +85,11 @@ class OfflinePhase(StrictModel):
     """Gradient updates in this phase."""
     offline_fraction: float | ScheduleSpec = Field(1.0)
     """Share of each batch from the offline dataset (the rest from earlier online data, when any)."""
+    lr_policy: LRPolicy = "keep"
+    """The learning rate in this phase: keep the run-wide schedule, redecay it over the phase, or
+    rewarm (linear warm-up over ``lr_warmup`` of the phase, then redecay)."""
+    lr_warmup: float = Field(0.1, gt=0.0, le=1.0)
+    """Fraction of the phase the ``rewarm`` warm-up takes."""
 
 
 class OnlinePhase(StrictModel):
@@ -89,6 +102,10 @@ class OnlinePhase(StrictModel):
     (0.5 is RLPD's symmetric sampling; ``{kind: linear, start: 0.5, end: 0.0}`` anneals it away)."""
     keep_online_data: bool = True
     """Keep the online data of earlier phases; false starts this phase with an empty online buffer."""
+    lr_policy: LRPolicy = "keep"
+    """As for offline phases: keep, redecay or rewarm the learning rate."""
+    lr_warmup: float = Field(0.1, gt=0.0, le=1.0)
+    """Fraction of the phase the ``rewarm`` warm-up takes."""
 
 
 class PhaseSpec(StrictModel):
@@ -112,6 +129,17 @@ def phase_length(phase: PhaseSpec) -> int:
 def resolved_phases(phases: list[PhaseSpec] | None, total_steps: int) -> list[PhaseSpec]:
     """The manifest's phases, or one offline phase of ``total_steps`` updates when none are given."""
     return list(phases) if phases else [PhaseSpec(offline=OfflinePhase(updates=total_steps))]
+
+
+def lr_progress(phase: PhaseSpec, done: int, run_progress: float) -> tuple[float, float]:
+    """(schedule progress, multiplier) of the learning rate after ``done`` of the phase's steps."""
+    spec = phase.offline or phase.online
+    if spec.lr_policy == "keep":
+        return run_progress, 1.0
+    frac = min(done / phase_length(phase), 1.0)
+    if spec.lr_policy == "redecay":
+        return frac, 1.0
+    return frac, min(frac / spec.lr_warmup, 1.0)
 
 
 def fraction_at(phase: PhaseSpec, done: int) -> float:

@@ -7,6 +7,12 @@ a 95% stratified-bootstrap band across its seeds (see :mod:`experiments.stats`).
 
 Axis letters: ``r`` runs (seeds), ``x`` points on the common env-step grid.
 
+The x axis is the run's step counter (``x="step"``; for a phased offline-to-online run that is
+offline updates plus online env steps) or its online env steps (``x="online"``, the column
+``time/total_timesteps``), on which an offline-to-online run and an online-from-scratch run line
+up. Runs with phases get their offline part shaded and a dashed line at each switch, and
+:func:`o2o_table` gives each group's O2O metrics (:mod:`experiments.o2o`).
+
 Plotting only reads run directories; it refuses to write into one. matplotlib is imported lazily
 and drawn through the Agg canvas, without pyplot or any global backend switch.
 """
@@ -29,9 +35,12 @@ from experiments import stats
 
 __all__ = [
     "RUN_IDENTITY_FIELDS",
+    "X_AXES",
     "PlotError",
     "align_runs",
     "discover_runs",
+    "format_o2o_table",
+    "o2o_table",
     "plot_curves",
     "read_metrics",
 ]
@@ -41,6 +50,9 @@ RUN_IDENTITY_FIELDS = frozenset({"seed", "run_id"})
 
 STATISTICS: dict[str, stats.Statistic] = {"iqm": stats.iqm, "mean": stats.mean}
 FORMATS = {".png": "png", ".svg": "svg"}
+X_AXES = {"step": "step", "online": "time/total_timesteps"}
+"""``x`` choices of :func:`plot_curves`: the column each one plots against."""
+X_LABELS = {"step": "environment steps", "online": "online environment steps"}
 MAX_GRID_POINTS = 500
 """Upper bound on the common step grid; denser logs are interpolated onto an even grid."""
 
@@ -169,16 +181,20 @@ def discover_runs(paths: Iterable[Path | str], allow_mixed: bool = False) -> dic
     return {name: sorted(runs) for name, runs in sorted(by_name.items())}
 
 
-def _run_points(run_dir: Path, metric: str) -> tuple[np.ndarray, np.ndarray]:
+def _run_points(run_dir: Path, metric: str, x: str = "step") -> tuple[np.ndarray, np.ndarray]:
     columns = read_metrics(run_dir)
-    if metric not in columns:
-        close = difflib.get_close_matches(metric, list(columns), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; columns: {', '.join(list(columns)[1:])}"
-        raise PlotError(f"{Path(run_dir) / 'metrics.csv'}: no column {metric!r}{hint}")
-    step, value = columns["step"], columns[metric]
+    for name in (metric, X_AXES[x]):
+        if name not in columns:
+            close = difflib.get_close_matches(name, list(columns), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; columns: {', '.join(list(columns)[1:])}"
+            raise PlotError(f"{Path(run_dir) / 'metrics.csv'}: no column {name!r}{hint}")
+    step, value = columns[X_AXES[x]], columns[metric]
     keep = np.isfinite(step) & np.isfinite(value)
     if not keep.any():
         raise PlotError(f"{Path(run_dir) / 'metrics.csv'}: {metric!r} was never logged")
+    if x == "online" and not (step[keep] > 0).any():
+        raise PlotError(f"{Path(run_dir) / 'metrics.csv'}: {metric!r} was never logged after an online env step "
+                        "(an offline-only run?); plot it with --x step")
     step, value = step[keep], value[keep]
     order = np.argsort(step, kind="stable")
     step, value = step[order], value[order]
@@ -188,8 +204,12 @@ def _run_points(run_dir: Path, metric: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def align_runs(runs: Sequence[Path | str], metric: str,
-               max_points: int = MAX_GRID_POINTS) -> tuple[np.ndarray, np.ndarray]:
+               max_points: int = MAX_GRID_POINTS, x: str = "step") -> tuple[np.ndarray, np.ndarray]:
     """Put every run's ``metric`` on one env-step grid: returns ``(x_steps, values_rx)``.
+
+    ``x`` is a key of :data:`X_AXES`: the ``step`` column, or ``online`` env steps
+    (``time/total_timesteps``), where the offline rows of a phased run share one x value and the
+    last of them (the one at the switch) stands for them all.
 
     The grid covers only the steps every run reaches (``[max of first steps, min of last steps]``),
     so a shorter seed shortens the curve rather than leaving a hole. It is the union of the logged
@@ -198,7 +218,9 @@ def align_runs(runs: Sequence[Path | str], metric: str,
     """
     if not runs:
         raise PlotError("align_runs: no runs given")
-    points = [_run_points(Path(r), metric) for r in runs]
+    if x not in X_AXES:
+        raise PlotError(f"x={x!r}: choose one of {', '.join(X_AXES)}")
+    points = [_run_points(Path(r), metric, x) for r in runs]
     lo = max(step[0] for step, _ in points)
     hi = min(step[-1] for step, _ in points)
     if lo > hi:
@@ -231,16 +253,44 @@ def _group_rng(rng_seed: int, name: str) -> np.random.Generator:
 
 
 def _draw(ax: Any, name: str, runs: list[Path], metric: str, statistic: str, rng_seed: int,
-          reps: int) -> None:
-    x_steps, values_rx = align_runs(runs, metric)
+          reps: int, x: str = "step") -> None:
+    x_steps, values_rx = align_runs(runs, metric, x=x)
     n = len(runs)
     label = f"{name} ({n} seed{'s' if n != 1 else ''})"
     if n == 1:
-        ax.plot(x_steps, values_rx[0], label=label, linewidth=1.8)
-        return
-    point_x, low_x, high_x = stats.curve_band(values_rx, STATISTICS[statistic], _group_rng(rng_seed, name), reps)
-    (line,) = ax.plot(x_steps, point_x, label=label, linewidth=1.8)
-    ax.fill_between(x_steps, low_x, high_x, color=line.get_color(), alpha=0.25, linewidth=0)
+        (line,) = ax.plot(x_steps, values_rx[0], label=label, linewidth=1.8)
+    else:
+        point_x, low_x, high_x = stats.curve_band(values_rx, STATISTICS[statistic], _group_rng(rng_seed, name), reps)
+        (line,) = ax.plot(x_steps, point_x, label=label, linewidth=1.8)
+        ax.fill_between(x_steps, low_x, high_x, color=line.get_color(), alpha=0.25, linewidth=0)
+    _draw_phases(ax, _read_manifest(runs[0]), x, line.get_color())
+
+
+def phase_spans(phases: list[tuple[str, int]], x: str = "step") -> tuple[list[tuple[float, float]], list[float]]:
+    """(offline spans ``[(start, end), ...]``, switch positions) of a run's phases on axis ``x``.
+
+    On the ``step`` axis an offline phase spans its updates; on the ``online`` axis it takes no
+    width (no env steps), so it has no span, and its switch sits at the online steps before it."""
+    spans, switches = [], []
+    pos = 0
+    for i, (kind, length) in enumerate(phases):
+        width = length if (x == "step" or kind == "online") else 0
+        if kind == "offline" and width:
+            spans.append((float(pos), float(pos + width)))
+        if i > 0 and kind != phases[i - 1][0]:
+            switches.append(float(pos))
+        pos += width
+    return spans, switches
+
+
+def _draw_phases(ax: Any, manifest: dict[str, Any], x: str, color: str) -> None:
+    from experiments.o2o import phases_of
+
+    spans, switches = phase_spans(phases_of(manifest), x)
+    for lo, hi in spans:
+        ax.axvspan(lo, hi, color=color, alpha=0.08, linewidth=0)
+    for pos in switches:
+        ax.axvline(pos, color=color, linestyle="--", linewidth=1.0, alpha=0.8)
 
 
 def plot_curves(
@@ -251,16 +301,22 @@ def plot_curves(
     rng_seed: int = 0,
     allow_mixed: bool = False,
     reps: int = 2000,
+    x: str = "step",
 ) -> Path:
     """Draw ``metric`` against env steps, one line per group, and write ``out`` (.png or .svg).
 
     Each line is the ``statistic`` ("iqm" or "mean") across the group's seeds at each step, with a
     shaded 95% percentile-bootstrap band over seeds (``reps`` replicates, seeded by ``rng_seed``);
-    a group with one seed is drawn as a bare line. Returns the path written.
+    a group with one seed is drawn as a bare line. ``x`` is ``step`` (the step column) or
+    ``online`` (online env steps, ``time/total_timesteps``). A group with phases gets its offline
+    part shaded (on the ``step`` axis) and a dashed line at each phase switch, in its colour.
+    Returns the path written.
     """
     out = Path(out)
     if statistic not in STATISTICS:
         raise PlotError(f"statistic={statistic!r}: choose one of {', '.join(STATISTICS)}")
+    if x not in X_AXES:
+        raise PlotError(f"x={x!r}: choose one of {', '.join(X_AXES)}")
     groups = discover_runs(paths, allow_mixed=allow_mixed)
     fmt = _check_out(out, [r for runs in groups.values() for r in runs])
 
@@ -272,9 +328,12 @@ def plot_curves(
     fig = Figure(figsize=(7.0, 4.5), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
+    phased = False
     for name, runs in groups.items():
-        _draw(ax, name, runs, metric, statistic, rng_seed, reps)
-    ax.set_xlabel("environment steps")
+        _draw(ax, name, runs, metric, statistic, rng_seed, reps, x)
+        phased |= bool(_read_manifest(runs[0]).get("dataset"))
+    ax.set_xlabel("steps (offline updates + online env steps; offline shaded)" if phased and x == "step"
+                  else X_LABELS[x])
     ax.set_ylabel(metric)
     ax.set_title(f"{metric}: {statistic.upper() if statistic == 'iqm' else statistic} across seeds, "
                  "95% bootstrap CI")
@@ -289,3 +348,67 @@ def plot_curves(
         fig.savefig(tmp, format=fmt, dpi=150, metadata={"Date": None} if fmt == "svg" else None)
     os.replace(tmp, out)
     return out
+
+
+def _iqm_or_none(values: list[float | None]) -> tuple[float | None, int]:
+    """(IQM of the values that are not None, how many there were)."""
+    got = [v for v in values if v is not None]
+    return (float(stats.iqm(np.array(got))) if got else None), len(got)
+
+
+def o2o_table(paths: Iterable[Path | str], allow_mixed: bool = False) -> list[dict[str, Any]]:
+    """The offline-to-online metrics of each group (:mod:`experiments.o2o`), aggregated over seeds.
+
+    One row per group and switch (a group without an offline→online switch, e.g. an online run from
+    scratch, has one row with ``switch = None``): ``seeds``, ``online_steps`` (the smallest and
+    largest over seeds), and the IQM over seeds of ``return_at_switch``, ``dip``,
+    ``steps_to_recover`` (over the seeds that recovered; ``recovered`` counts them) and
+    ``final_return``. With fewer than four seeds the IQM is the mean.
+    """
+    from experiments.o2o import o2o_for_run
+
+    rows = []
+    for name, runs in discover_runs(paths, allow_mixed=allow_mixed).items():
+        per_run = [o2o_for_run(r) for r in runs]
+        final, _ = _iqm_or_none([m["final_return"] for m in per_run])
+        online = [m["online_steps"] for m in per_run]
+        base = {"group": name, "seeds": len(runs), "online_steps": (min(online), max(online)), "final_return": final}
+        n_switches = max(len(m["switches"]) for m in per_run)
+        if n_switches == 0:
+            rows.append({**base, "switch": None, "switch_step": None, "return_at_switch": None, "dip": None,
+                         "steps_to_recover": None, "recovered": None})
+        for k in range(n_switches):
+            sws = [m["switches"][k] for m in per_run if len(m["switches"]) > k]
+            rec, n_rec = _iqm_or_none([s["steps_to_recover"] for s in sws])
+            rows.append({**base, "switch": k, "switch_step": sws[0]["step"],
+                         "return_at_switch": _iqm_or_none([s["return_at_switch"] for s in sws])[0],
+                         "dip": _iqm_or_none([s["dip"] for s in sws])[0],
+                         "steps_to_recover": rec, "recovered": (n_rec, len(sws))})
+    return rows
+
+
+def format_o2o_table(rows: list[dict[str, Any]], statistic: str = "IQM") -> str:
+    """:func:`o2o_table` as a rich table (text)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    def num(v: float | None, fmt: str = ".1f") -> str:
+        return "—" if v is None else format(v, fmt)
+
+    table = Table(title=f"offline-to-online: {statistic} over seeds (eval/mean_reward)")
+    for col in ("group", "seeds", "online steps", "switch at step", "return at switch", "dip",
+                "steps to recover", "final return"):
+        table.add_column(col, justify="left" if col == "group" else "right")
+    for r in rows:
+        lo, hi = r["online_steps"]
+        recover = "—"
+        if r["recovered"] is not None:
+            n_rec, n = r["recovered"]
+            recover = f"{num(r['steps_to_recover'], '.0f')} ({n_rec}/{n} recovered)" if n_rec else f"never (0/{n})"
+        table.add_row(r["group"], str(r["seeds"]), f"{lo}" if lo == hi else f"{lo}-{hi}",
+                      "—" if r["switch_step"] is None else str(r["switch_step"]), num(r["return_at_switch"]),
+                      num(r["dip"]), recover, num(r["final_return"]))
+    console = Console(record=True, width=140)
+    with console.capture() as cap:
+        console.print(table)
+    return cap.get()

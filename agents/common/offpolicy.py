@@ -24,7 +24,7 @@ from agents.common.torch_state import (
 )
 
 __all__ = ["BoxActorCritic", "DatasetNormalizedObs", "ObsNormalizer", "TwinQ", "box_action_bounds", "flat_obs_dim",
-           "hard_update", "polyak_update", "require_scalar_reward", "reward_tensor"]
+           "hard_update", "polyak_update", "require_scalar_reward", "reward_tensor", "set_lr"]
 
 
 class TwinQ(nn.Module):
@@ -65,6 +65,14 @@ class TwinQ(nn.Module):
             if i < self.num_layers - 1:
                 h = h.relu_()  # in place: baddbmm's backward does not need its output
         return h.squeeze(-1)
+
+
+def set_lr(optimizers, lr: float) -> None:
+    """Set every parameter group's step size (a no-op where it already has that value)."""
+    for opt in optimizers:
+        for group in opt.param_groups:
+            if group["lr"] != lr:
+                group["lr"] = lr
 
 
 def polyak_update(target: list[torch.Tensor], source: list[torch.Tensor], tau: float) -> None:
@@ -146,6 +154,7 @@ class BoxActorCritic:
             self.net = make_net(self.obs_dim, act_dim)
         self.gen = torch.Generator().manual_seed(seed + 1)
         self.progress = 0.0
+        self.lr_scale = 1.0
         self.updates = 0
         return act_dim
 
@@ -157,9 +166,12 @@ class BoxActorCritic:
         """[-1, 1] actions rescaled to the env's Box bounds."""
         return action_na.numpy() * self._scale_a + self._center_a
 
-    def advance(self, env_steps: int, progress: float) -> None:
-        """Called by the loop after every vector step; ``progress`` in [0, 1] drives the lr schedule."""
+    def advance(self, env_steps: int, progress: float, lr_scale: float = 1.0) -> None:
+        """Called by the loop after every vector step; ``progress`` in [0, 1] drives the lr schedule,
+        whose value is multiplied by ``lr_scale`` (a phase's learning-rate warm-up, see
+        :mod:`experiments.phases`)."""
         self.progress = progress
+        self.lr_scale = lr_scale
 
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
         raise NotImplementedError
@@ -175,11 +187,8 @@ class BoxActorCritic:
         pass
 
     def _set_learning_rate(self) -> float:
-        lr = schedule_value(self.config.learning_rate, self.progress)
-        if not isinstance(self.config.learning_rate, float):
-            for opt in self._optimizers().values():
-                for group in opt.param_groups:
-                    group["lr"] = lr
+        lr = schedule_value(self.config.learning_rate, self.progress) * self.lr_scale
+        set_lr(self._optimizers().values(), lr)
         return lr
 
     def _module_arrays(self, actor_only: bool) -> dict[str, np.ndarray]:
@@ -196,7 +205,8 @@ class BoxActorCritic:
             opt_arrays, meta[name] = optimizer_state(opt, f"optim/{name}/")
             arrays.update(opt_arrays)
         arrays.update(generator_arrays(self.gen, "rng/torch"))
-        return arrays, {"updates": self.updates, "progress": self.progress, "optimizers": meta, **self._extra_json()}
+        return arrays, {"updates": self.updates, "progress": self.progress, "lr_scale": self.lr_scale,
+                        "optimizers": meta, **self._extra_json()}
 
     def load_state(self, arrays: dict[str, np.ndarray], json_state: dict) -> None:
         """Restore everything :meth:`state` saved, or only what acting needs from :meth:`policy_state`."""
@@ -214,6 +224,7 @@ class BoxActorCritic:
         load_generator_arrays(self.gen, arrays, "rng/torch")
         self.updates = int(json_state.get("updates", 0))
         self.progress = float(json_state.get("progress", 0.0))
+        self.lr_scale = float(json_state.get("lr_scale", 1.0))
         self._load_extra_json(json_state)
 
     def policy_state(self) -> tuple[dict[str, np.ndarray], dict]:

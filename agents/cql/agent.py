@@ -15,7 +15,7 @@ from gymnasium import spaces
 
 from agents.base import AgentError
 from agents.common.config import schedule_value
-from agents.common.offpolicy import BoxActorCritic, DatasetNormalizedObs, polyak_update
+from agents.common.offpolicy import BoxActorCritic, DatasetNormalizedObs, polyak_update, set_lr
 from agents.cql.config import CQLConfig
 from agents.cql.loss import cql_regularizer, lagrange_losses
 from agents.cql.networks import CQLNetworks
@@ -156,14 +156,8 @@ class CQLAgent(DatasetNormalizedObs, BoxActorCritic):
         """Two step sizes: ``learning_rate`` for the critics (and α'), ``actor_learning_rate`` for the
         actor and α. Returns the critics'."""
         cfg = self.config
-        lr = schedule_value(cfg.learning_rate, self.progress)
-        critic_opts = [self.critic_opt] + ([self.alpha_prime_opt] if self.alpha_prime_opt is not None else [])
-        for spec, value, opts in ((cfg.learning_rate, lr, critic_opts),
-                                  (cfg.actor_learning_rate, schedule_value(cfg.actor_learning_rate, self.progress),
-                                   [self.actor_opt])):
-            if not isinstance(spec, float):
-                for opt in opts:
-                    for group in opt.param_groups:
-                        group["lr"] = value
+        lr = schedule_value(cfg.learning_rate, self.progress) * self.lr_scale
+        set_lr([self.critic_opt] + ([self.alpha_prime_opt] if self.alpha_prime_opt is not None else []), lr)
+        set_lr([self.actor_opt], schedule_value(cfg.actor_learning_rate, self.progress) * self.lr_scale)
         return lr
 

@@ -30,15 +30,19 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from experiments.loops.offpolicy import _Updates, end_segment
-from experiments.phases import fraction_at, phase_length, resolved_phases
+from experiments.phases import fraction_at, lr_progress, phase_length, resolved_phases
 from rl.core.datasets import SOURCE_ONLINE, offline_fields, offline_storage, returns_to_go
 from rl.core.samplers import MixedSampler, return_weights
 from rl.core.seeding import generator_state, restore_generator
 from rl.core.storage import Storage
 
-__all__ = ["PHASE_COLUMNS", "run_phased"]
+__all__ = ["PHASE_COLUMNS", "normalized_score", "reference_scores", "run_phased"]
 
-PHASE_COLUMNS = ["time/offline_updates", "time/phase", "train/offline_fraction"]
+PHASE_COLUMNS = ["time/offline_updates", "time/phase", "train/offline_fraction", "eval/normalized_score"]
+"""Columns every run with a dataset adds to ``metrics.csv``. ``eval/normalized_score`` is the D4RL
+score ``100 (R − R_random) / (R_expert − R_random)`` of each evaluation's mean return, from the
+dataset's ``ref_min_score``/``ref_max_score`` (Minari's metadata; ``rl collect`` writes them); blank
+when the dataset has none."""
 _BATCH_FIELDS = ["obs", "action", "reward", "next_obs", "terminated", "truncated", "source"]
 
 
@@ -50,6 +54,19 @@ class PhasePosition:
     done: int = 0  # updates or env steps done in the current phase
     offline_updates: int = 0  # gradient updates of all offline phases so far
     online_steps: int = 0  # env steps of all online phases so far
+
+
+def reference_scores(metadata: dict) -> tuple[float, float] | None:
+    """(random, expert) reference returns from Minari's ``ref_min_score``/``ref_max_score``, or None."""
+    lo, hi = metadata.get("ref_min_score"), metadata.get("ref_max_score")
+    if lo is None or hi is None or not math.isfinite(lo) or not math.isfinite(hi) or hi <= lo:
+        return None
+    return float(lo), float(hi)
+
+
+def normalized_score(mean_return: float, random_return: float, expert_return: float) -> float:
+    """D4RL's normalised score: 0 for the random reference, 100 for the expert one."""
+    return 100.0 * (mean_return - random_return) / (expert_return - random_return)
 
 
 def mixed_batch(offline: Storage | None, online: Storage | None, sampler: MixedSampler,
@@ -131,6 +148,7 @@ class _Run:
             # state statistics of the whole dataset (a restored agent carries them in its checkpoint)
             self.agent.fit_obs_normalizer(data.obs_mo)
         self.dataset_sha256 = m.dataset.sha256
+        self.score_refs = reference_scores(data.metadata)
         mc_gamma = getattr(self.agent, "mc_return_gamma", None)
         self.fields = [*_BATCH_FIELDS, "mc_return"] if mc_gamma is not None else _BATCH_FIELDS
         self.offline = offline_storage(data, self.agent.action_dtype, mc_gamma)
@@ -162,6 +180,7 @@ class _Run:
     def run(self) -> None:
         while self.pos.index < len(self.phases):
             phase = self.phases[self.pos.index]
+            self._advance_agent(phase)  # a phase's own learning-rate policy applies from its first step
             if phase.offline is not None:
                 self._offline_phase(phase)
             else:
@@ -172,6 +191,9 @@ class _Run:
             else:
                 break
         self.session.save_final()
+        from experiments.o2o import record_o2o  # o2o.json and a summary in events.jsonl
+
+        record_o2o(self.session)
 
     def _is_final(self, phase) -> bool:
         return self.pos.index == len(self.phases) - 1 and self.pos.done >= phase_length(phase)
@@ -237,13 +259,23 @@ class _Run:
         if self.mc_returns is not None:
             self.mc_returns.cut()
 
+    def _advance_agent(self, phase) -> None:
+        steps = self.session.counters.env_steps
+        progress, scale = lr_progress(phase, self.pos.done, steps / self.m.train.total_steps)
+        if scale == 1.0:
+            self.agent.advance(steps, progress)
+        else:
+            self.agent.advance(steps, progress, lr_scale=scale)
+
     def _after_step(self, phase) -> bool:
         """Advance schedules, log, evaluate, checkpoint; True when a checkpoint was written."""
         session, counters = self.session, self.session.counters
-        self.agent.advance(counters.env_steps, counters.env_steps / self.m.train.total_steps)
+        self._advance_agent(phase)
         final = self._is_final(phase)
         evals = session.eval_due(final)
         if evals or final or counters.env_steps >= self.next_log:
+            if evals and self.score_refs is not None:
+                evals["eval/normalized_score"] = normalized_score(evals["eval/mean_reward"], *self.score_refs)
             row = session.rollout_metrics() | self.train_metrics | evals
             row |= {"time/total_timesteps": float(self.pos.online_steps),
                     "time/offline_updates": float(self.pos.offline_updates),

@@ -17,12 +17,9 @@ from rl.core.datasets import dataset_sha256
 from tests.integration.conftest import MANIFESTS, rl
 
 
-@pytest.fixture(scope="module")
-def collector_dataset(tmp_path_factory) -> Path:
-    """Four 50-step Pendulum episodes written by minari.DataCollector, nothing else."""
+def _collector_dataset(root: Path, **refs) -> Path:
     import minari
 
-    root = tmp_path_factory.mktemp("minari")
     env = minari.DataCollector(gym.make("Pendulum-v1"))
     rng = np.random.default_rng(0)
     for ep in range(4):
@@ -31,10 +28,16 @@ def collector_dataset(tmp_path_factory) -> Path:
             env.step(rng.uniform(-2, 2, (1,)).astype(np.float32))
     os.environ["MINARI_DATASETS_PATH"] = str(root)
     try:
-        env.create_dataset("test/pendulum-v0", algorithm_name="random")
+        env.create_dataset("test/pendulum-v0", algorithm_name="random", **refs)
     finally:
         del os.environ["MINARI_DATASETS_PATH"]
     return root / "test" / "pendulum-v0"
+
+
+@pytest.fixture(scope="module")
+def collector_dataset(tmp_path_factory) -> Path:
+    """Four 50-step Pendulum episodes written by minari.DataCollector, nothing else."""
+    return _collector_dataset(tmp_path_factory.mktemp("minari"))
 
 
 def _rows(run: Path) -> list[dict]:
@@ -53,6 +56,21 @@ def test_datacollector_dataset_trains_iql_without_conversion(collector_dataset, 
     assert [int(r["step"]) for r in rows] == [100, 200, 300]
     assert rows[-1]["train/n_updates"] == "300.0" and rows[-1]["time/total_timesteps"] == "0.0"
     assert np.isfinite(float(rows[-1]["eval/mean_reward"]))
+    assert rows[-1]["eval/normalized_score"] == ""  # the dataset has no reference scores
+
+
+def test_eval_rows_carry_the_d4rl_normalized_score_of_the_dataset_references(tmp_path, runs):
+    ds = _collector_dataset(tmp_path, ref_min_score=-1500.0, ref_max_score=-150.0)
+    out = rl("train", str(MANIFESTS / "pendulum_iql.yaml"), "--quiet", "--runs-dir", str(runs), "--run-id", "refs",
+             "--set", "dataset.id=null", "--set", f"dataset.path={ds}", "--set", f"dataset.sha256={dataset_sha256(ds)}",
+             "--set", "train.total_steps=200", "--set", "evaluation.every_steps=100", "--set", "evaluation.episodes=2",
+             "--set", "agent.net_arch=[32,32]", "--set", "agent.batch_size=64", "--set", "train.log_every_steps=100")
+    assert out.returncode == 0, out.stderr
+    rows = [r for r in _rows(runs / "pendulum-iql" / "refs") if r["eval/mean_reward"]]
+    assert len(rows) == 2
+    for r in rows:
+        expected = 100.0 * (float(r["eval/mean_reward"]) + 1500.0) / 1350.0
+        assert float(r["eval/normalized_score"]) == pytest.approx(expected, rel=1e-6)
 
 
 @pytest.mark.parametrize("sha, pattern", [("ab" * 32, "sha256 is"), (None, "does not exist")])
@@ -66,8 +84,9 @@ def test_bad_dataset_is_one_line_and_writes_nothing(collector_dataset, runs, tmp
 
 
 def _phased_manifest(tmp_path: Path, dataset: Path, name: str = "pendulum_iql_to_online",
-                     algo: str | None = None) -> Path:
-    """A tiny phased run of manifest ``name``; ``algo`` swaps in that agent with its defaults."""
+                     algo: str | None = None, lr_policy: str = "rewarm") -> Path:
+    """A tiny phased run of manifest ``name``; ``algo`` swaps in that agent with its defaults. The
+    online phase re-warms the learning rate, so a resume inside it must restore the warm-up too."""
     import yaml
 
     data = yaml.safe_load((MANIFESTS / f"{name}.yaml").read_text())
@@ -75,7 +94,8 @@ def _phased_manifest(tmp_path: Path, dataset: Path, name: str = "pendulum_iql_to
         data["name"], data["agent"] = f"phased-{algo}", {"algo": algo}
     data["dataset"] = {"path": str(dataset), "sha256": dataset_sha256(dataset)}
     data["phases"] = [{"offline": {"updates": 150}},
-                      {"online": {"steps": 250, "offline_fraction": {"kind": "linear", "start": 0.5, "end": 0.0}}}]
+                      {"online": {"steps": 250, "offline_fraction": {"kind": "linear", "start": 0.5, "end": 0.0},
+                                  "lr_policy": lr_policy, "lr_warmup": 0.5}}]
     data["agent"].update(net_arch=[32, 32], batch_size=32, buffer_size=1000)
     data["train"] = {"total_steps": 400, "log_every_steps": 50}
     data["evaluation"] = {"every_steps": 100, "episodes": 2}
@@ -83,6 +103,34 @@ def _phased_manifest(tmp_path: Path, dataset: Path, name: str = "pendulum_iql_to
     path = tmp_path / "phased.yaml"
     path.write_text(json.dumps(data))  # JSON is YAML
     return path
+
+
+@pytest.mark.parametrize("lr_policy", ["keep", "redecay", "rewarm"])
+def test_phase_learning_rate_policies(collector_dataset, runs, tmp_path, lr_policy):
+    """The offline phase keeps the run-wide linear schedule; the online phase keeps it, restarts it
+    (redecay) or restarts it after a linear warm-up over half the phase (rewarm). Each update uses the
+    step size set after the previous step, hence the ``- 1``."""
+    import yaml
+
+    path = _phased_manifest(tmp_path, collector_dataset, lr_policy=lr_policy)
+    data = yaml.safe_load(path.read_text())
+    data["agent"].update(learning_rate={"kind": "linear", "start": 1e-3, "end": 0.0}, learning_starts=0)
+    data["train"]["log_every_steps"] = 25
+    data["checkpoint"] = {"every_steps": 400, "keep_last": 1}
+    path.write_text(json.dumps(data))
+    out = rl("train", str(path), "--quiet", "--runs-dir", str(runs), "--run-id", f"lr-{lr_policy}")
+    assert out.returncode == 0, out.stderr
+    rows = _rows(runs / "pendulum-iql-to-online" / f"lr-{lr_policy}")
+    for r in rows:
+        step = int(r["step"])
+        if step <= 150:
+            expected = 1e-3 * (1 - (step - 1) / 400)
+        elif lr_policy == "keep":
+            expected = 1e-3 * (1 - (step - 1) / 400)
+        else:
+            d = step - 150 - 1
+            expected = 1e-3 * (1 - d / 250) * (min(d / 125, 1.0) if lr_policy == "rewarm" else 1.0)
+        assert float(r["train/learning_rate"]) == pytest.approx(expected, rel=1e-5, abs=1e-12), (step, r)
 
 
 @pytest.mark.parametrize("name, algo", [("pendulum_iql_to_online", None), ("pendulum_calql_to_online", None),

@@ -198,3 +198,20 @@ def test_mixed_sampler_follows_offline_probabilities():
     s = MixedSampler(np.random.default_rng(1), 1000, probs)
     idx, _ = s.sample(_storage(100), None, 1.0)
     assert set(np.unique(idx)) == {3, 7} and 400 < (idx == 3).sum() < 600
+
+
+def test_collect_takes_the_expert_reference_from_ref_expert(tmp_path):
+    """A random-policy dataset has no expert of its own; --ref-expert gives the 100 of normalised scores."""
+    from experiments.datasets import collect
+    from rl.core.datasets import read_dataset
+
+    path, card = collect("Pendulum-v1", "random", 2, "pendulum/refs-v0", root=str(tmp_path), ref_episodes=2,
+                         ref_expert="-150.5")
+    assert card["ref_expert_return"] == -150.5 and card["ref_random_return"] < -500
+    meta = read_dataset(path, "pendulum/refs-v0", card["sha256"]).metadata
+    assert meta["ref_max_score"] == -150.5 and meta["ref_min_score"] == card["ref_random_return"]
+    _, plain = collect("Pendulum-v1", "random", 2, "pendulum/plain-v0", root=str(tmp_path), ref_episodes=2)
+    assert plain["ref_expert_return"] is None
+    with pytest.raises(DatasetError, match="--ref-expert nan"):
+        collect("Pendulum-v1", "random", 2, "pendulum/bad-v0", root=str(tmp_path), ref_episodes=2, ref_expert="nan")
+    assert not (tmp_path / "pendulum" / "bad-v0").exists()
