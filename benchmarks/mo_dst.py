@@ -1,8 +1,13 @@
-"""Deep Sea Treasure acceptance: weight-conditioned envelope DQN recovers the true front's convex hull.
+"""Deep Sea Treasure acceptance: weight-conditioned DQN recovers the true front's convex hull.
 
 Trains ``experiments/manifests/dst_dqn.yaml`` for each seed, sweeps the manifest's 101 weights with
 the final policy and prints, per seed, which of the 9 strict convex-hull points of the true front it
-reaches, with HV, EU, IGD and the wall time. Run by hand (minutes):
+reaches, with HV, EU, IGD and the wall time. The true front is MO-Gymnasium's undiscounted one
+(``pareto_front(gamma=1)``, 10 points); (20.3, -14) lies on the hull edge from (19.6, -13) to
+(22.4, -17), so it is never the unique best for a weight and 9 strict hull vertices count. The
+policy is trained with gamma 0.99, under which all 10 points are linear-utility optimal for some
+weight and each of the 9 hull points is best for >= 3 of the 101 sweep weights (at gamma 1 the 15.1
+and 22.4 points get only 2 each). Run by hand (about 4-5 minutes per seed on one core):
 
     python benchmarks/mo_dst.py --seeds 0 1 2 [--runs-dir /tmp/mo_dst] [--set train.total_steps=60000]
 """

@@ -19,7 +19,12 @@ class MODQNConfig(DQNConfig):
     target: Literal["envelope", "conditioned"] = "envelope"
     """``envelope``: the next vector value is the one of the (action, weight) pair, over the sampled
     weights, that is best for the transition's weight (Yang et al. 2019); ``conditioned``: the best
-    action for the transition's own weight only (Abels et al. 2019)."""
+    action for the transition's own weight only (Abels et al. 2019). The envelope's max over
+    ``num_weight_samples`` x A estimates is biased upwards, and where actions loop back to the same
+    state (walls) that bias compounds through 1 / (1 − γ): on Deep Sea Treasure (60k steps) it left
+    the time values ~1.5-2 too high at low treasure weights, where ``conditioned`` fitted them
+    (``benchmarks/mo_dst.py``, seeds 0-2: 7, 8, 8 hull points of 9 against 8, 4, 5); at 10k steps
+    the envelope did better (8 against 3, not tuned for the conditioned target)."""
     num_weight_samples: int = Field(8, ge=1, le=256)
     """Weights each sampled transition is trained under: its own plus this many − 1 drawn uniformly
     from the simplex (hindsight relabelling); also the set the envelope maximises over."""
