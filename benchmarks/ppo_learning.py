@@ -120,7 +120,7 @@ def cartpole(steps: int | None, jobs: int, vectorization: str | None = None) -> 
 
     with tempfile.TemporaryDirectory(prefix="ppo_cartpole-") as tmp:
         results = run_all([(train_cartpole, s, steps, tmp, vectorization) for s in SEEDS], jobs)
-    table = Table(title=f"PPO CartPole-v1 (cartpole_ppo.yaml, env.vectorization={vectorization or 'vector'}): "
+    table = Table(title=f"PPO CartPole-v1 (cartpole_ppo.yaml, env.vectorization={vectorization or 'sync'}): "
                         f"{CARTPOLE_EPISODES} deterministic episodes per seed")
     for col in ("seed", "env steps", "mean return", "std", "min", f">= {CARTPOLE_THRESHOLD:g}", "train s"):
         table.add_column(col, justify="right")
@@ -197,7 +197,7 @@ def main() -> None:
                         help="env steps per run (default: the manifest's, 100000 for CartPole, 200000 for Pendulum)")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at once in separate processes")
     parser.add_argument("--vectorization", choices=["sync", "vector"], default=None,
-                        help="CartPole: override env.vectorization of our runs (default: the manifest's, vector)")
+                        help="CartPole: override env.vectorization of our runs (default: the manifest's, sync)")
     args = parser.parse_args()
     if args.jobs < 1 or (args.steps is not None and args.steps < 1):
         parser.error("--jobs and --steps must be >= 1")

@@ -81,7 +81,9 @@ class EnvSpec(StrictModel):
     implementation (``gymnasium.make_vec(..., vectorization_mode="vector_entry_point")``, e.g.
     CartPole-v1), one numpy step for every sub-env, NEXT_STEP autoreset (each episode's reset step is
     stored as invalid and masked out), one generator for all sub-envs seeded from the run seed; on-policy
-    agents only, no ``wrappers`` or curriculum. Evaluation envs are ``sync`` either way."""
+    agents only, no ``wrappers`` or curriculum. Evaluation envs are ``sync`` either way. It pays with
+    many sub-envs: CartPole-v1 steps 373k env steps/s at 32 and 1.75M at 128, against ~70k for sync
+    envs; at 8 it is no faster end to end."""
 
 
 class TrainSpec(StrictModel):

@@ -11,8 +11,7 @@ import pytest
 from tests.integration.conftest import MANIFESTS, TINY, rl
 
 CARTPOLE = str(MANIFESTS / "cartpole_ppo.yaml")
-# the batched CartPole takes no other env id: these manifests swap the id, so they step sync envs
-GOOD = (MANIFESTS / "cartpole_ppo.yaml").read_text().replace("vectorization: vector", "vectorization: sync")
+GOOD = (MANIFESTS / "cartpole_ppo.yaml").read_text()
 
 
 def _assert_user_error(res, *fragments: str) -> None:
@@ -27,7 +26,7 @@ def _assert_user_error(res, *fragments: str) -> None:
 @pytest.mark.parametrize(
     "old, new, fragments",
     [
-        ("  n_epochs: 20", "  n_epoch: 20", ["m.yaml:14", "agent.n_epoch", "did you mean 'n_epochs'"]),
+        ("  n_epochs: 20", "  n_epoch: 20", ["m.yaml:13", "agent.n_epoch", "did you mean 'n_epochs'"]),
         ("  gamma: 0.98", "  gamma: 1.5", ["agent.gamma"]),
         ("  num_envs: 8", "  num_envs: 0", ["env.num_envs"]),
         ("seed: 0", "seed: -1", ["seed"]),

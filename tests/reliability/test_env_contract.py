@@ -24,8 +24,7 @@ RUN_TIME_FAULTS = {
 
 
 def _faulty_manifest(tmp_path, fault: str, step: int, episode: int):
-    # a swapped env id steps sync envs (the batched CartPole takes no other id)
-    text = PPO.manifest.read_text().replace("vectorization: vector", "vectorization: sync").replace(
+    text = PPO.manifest.read_text().replace(
         "  id: CartPole-v1",
         f"  id: rlsuite/FaultyEnv-v0\n  kwargs: {{fault: {fault}, fault_step: {step}, fault_episode: {episode}}}")
     path = tmp_path / f"{fault}.yaml"
