@@ -204,7 +204,8 @@ def _dispatch(args) -> int:
         print(json.dumps(result) if args.json else format_table(result))
         return 0
     if args.command == "plot":
-        from experiments.plotting import format_o2o_table, o2o_table, plot_curves
+        from experiments.o2o import format_o2o_table, o2o_table
+        from experiments.plotting import plot_curves
 
         out = plot_curves(args.paths, metric=args.metric, out=args.out, statistic=args.statistic,
                           allow_mixed=args.allow_mixed, x=args.x)

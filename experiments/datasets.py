@@ -151,6 +151,14 @@ def _load_policy(run: Path):
     return manifest, agent
 
 
+def _policy_for_env(flag: str, run: str, env_id: str):
+    """(manifest, agent) of the run directory ``run`` given as ``flag``; it must be trained on ``env_id``."""
+    run_manifest, agent = _load_policy(Path(run))
+    if run_manifest.env.id != env_id:
+        raise DatasetError(f"{flag} {run} was trained on {run_manifest.env.id}, not --env {env_id}")
+    return run_manifest, agent
+
+
 def _play(env, act, seed: int) -> float:
     obs, _ = env.reset(seed=seed)
     ret = 0.0
@@ -190,9 +198,7 @@ def collect(env_id: str, policy: str, episodes: int, out: str, mix_text: str | N
     agent = None
     kwargs: dict[str, Any] = {}
     if have_policy:
-        run_manifest, agent = _load_policy(Path(policy))
-        if run_manifest.env.id != env_id:
-            raise DatasetError(f"--policy {policy} was trained on {run_manifest.env.id}, not --env {env_id}")
+        run_manifest, agent = _policy_for_env("--policy", policy, env_id)
         if run_manifest.env.wrappers:
             raise DatasetError(f"--policy {policy}: its env has wrappers; collecting through wrappers is not "
                                "supported yet")
@@ -211,7 +217,10 @@ def collect(env_id: str, policy: str, episodes: int, out: str, mix_text: str | N
         return agent.act(np.asarray(obs, np.float32)[None], deterministic=deterministic)[0][0]
 
     actors = {"random": act_random, "final": act_policy}
-    refs = _reference_returns(env, act_random, _expert_for_refs(ref_expert, env_id, agent), plan, ref_episodes)
+    expert, expert_return = (agent, None) if ref_expert is None else _expert_reference(ref_expert, env_id)
+    refs = _reference_returns(env, act_random, expert, plan, ref_episodes)
+    if expert_return is not None:
+        refs["expert"] = expert_return
     sources = _episode_sources(mix, episodes, plan.generator("collect-mix"))
     seeds = plan.integers("collect", episodes)
     if force and target.exists():
@@ -242,22 +251,15 @@ def collect(env_id: str, policy: str, episodes: int, out: str, mix_text: str | N
     return target, card
 
 
-def _expert_for_refs(ref_expert: str | None, env_id: str, agent):
-    """The agent (or fixed return) that sets the expert reference: ``--ref-expert``, else ``agent``."""
-    if ref_expert is None:
-        return agent
+def _expert_reference(ref_expert: str, env_id: str) -> tuple[Any, float | None]:
+    """``--ref-expert`` as (an agent whose deterministic return is measured, None) or (None, a return)."""
     try:
         value = float(ref_expert)
     except ValueError:
-        value = None
-    if value is not None:
-        if not math.isfinite(value):
-            raise DatasetError(f"--ref-expert {ref_expert}: must be a finite return or a run directory")
-        return value
-    run_manifest, expert = _load_policy(Path(ref_expert))
-    if run_manifest.env.id != env_id:
-        raise DatasetError(f"--ref-expert {ref_expert} was trained on {run_manifest.env.id}, not --env {env_id}")
-    return expert
+        return _policy_for_env("--ref-expert", ref_expert, env_id)[1], None
+    if not math.isfinite(value):
+        raise DatasetError(f"--ref-expert {ref_expert}: must be a finite return or a run directory")
+    return None, value
 
 
 def _reference_returns(env, act_random, agent, plan, episodes: int) -> dict[str, float | None]:
@@ -266,9 +268,7 @@ def _reference_returns(env, act_random, agent, plan, episodes: int) -> dict[str,
     seeds = plan.integers("collect-ref", episodes)
     random_ref = float(np.mean([_play(env, act_random, s) for s in seeds]))
     expert_ref = None
-    if isinstance(agent, float):
-        expert_ref = agent
-    elif agent is not None:
+    if agent is not None:
         def greedy(obs):
             return agent.act(np.asarray(obs, np.float32)[None], deterministic=True)[0][0]
 

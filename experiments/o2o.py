@@ -23,12 +23,14 @@ Axis letters: ``r`` rows of ``metrics.csv``.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["O2O_FILE", "o2o_for_run", "o2o_metrics", "phases_of", "record_o2o", "summary_line"]
+__all__ = ["O2O_FILE", "format_o2o_table", "o2o_for_run", "o2o_metrics", "o2o_table", "phases_of", "record_o2o",
+           "summary_line"]
 
 O2O_FILE = "o2o.json"
 EVAL = "eval/mean_reward"
@@ -126,10 +128,10 @@ def _switch(index: int, switch_step: int, online0: int, step_r, ret_r, online_r,
 
 def o2o_for_run(run_dir: Path | str) -> dict[str, Any]:
     """:func:`o2o_metrics` of a run directory (its ``manifest.json`` and ``metrics.csv``)."""
-    from experiments.plotting import _read_manifest, read_metrics
+    from experiments.plotting import read_manifest, read_metrics
 
     run_dir = Path(run_dir)
-    manifest = _read_manifest(run_dir)
+    manifest = read_manifest(run_dir)
     return {"run": str(run_dir), **o2o_metrics(read_metrics(run_dir), phases_of(manifest))}
 
 
@@ -170,3 +172,69 @@ def record_o2o(session) -> dict[str, Any] | None:
     if events:
         append_event(run_dir, {"event": "o2o", "summary": summary_line(metrics)})
     return metrics
+
+
+def _iqm_or_none(values: list[float | None]) -> tuple[float | None, int]:
+    """(IQM of the values that are not None, how many there were)."""
+    from experiments.stats import iqm
+
+    got = [v for v in values if v is not None]
+    return (float(iqm(np.array(got))) if got else None), len(got)
+
+
+def o2o_table(paths: Iterable[Path | str], allow_mixed: bool = False) -> list[dict[str, Any]]:
+    """The offline-to-online metrics of each group (:mod:`experiments.o2o`), aggregated over seeds.
+
+    One row per group and switch (a group without an offline→online switch, e.g. an online run from
+    scratch, has one row with ``switch = None``): ``seeds``, ``online_steps`` (the smallest and
+    largest over seeds), and the IQM over seeds of ``return_at_switch``, ``dip``,
+    ``steps_to_recover`` (over the seeds that recovered; ``recovered`` counts them) and
+    ``final_return``. With fewer than four seeds the IQM is the mean.
+    """
+    from experiments.plotting import discover_runs
+
+    rows = []
+    for name, runs in discover_runs(paths, allow_mixed=allow_mixed).items():
+        per_run = [o2o_for_run(r) for r in runs]
+        final, _ = _iqm_or_none([m["final_return"] for m in per_run])
+        online = [m["online_steps"] for m in per_run]
+        base = {"group": name, "seeds": len(runs), "online_steps": (min(online), max(online)), "final_return": final}
+        n_switches = max(len(m["switches"]) for m in per_run)
+        if n_switches == 0:
+            rows.append({**base, "switch": None, "switch_step": None, "return_at_switch": None, "dip": None,
+                         "steps_to_recover": None, "recovered": None})
+        for k in range(n_switches):
+            sws = [m["switches"][k] for m in per_run if len(m["switches"]) > k]
+            rec, n_rec = _iqm_or_none([s["steps_to_recover"] for s in sws])
+            rows.append({**base, "switch": k, "switch_step": sws[0]["step"],
+                         "return_at_switch": _iqm_or_none([s["return_at_switch"] for s in sws])[0],
+                         "dip": _iqm_or_none([s["dip"] for s in sws])[0],
+                         "steps_to_recover": rec, "recovered": (n_rec, len(sws))})
+    return rows
+
+
+def format_o2o_table(rows: list[dict[str, Any]], statistic: str = "IQM") -> str:
+    """:func:`o2o_table` as a rich table (text)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    def num(v: float | None, fmt: str = ".1f") -> str:
+        return "—" if v is None else format(v, fmt)
+
+    table = Table(title=f"offline-to-online: {statistic} over seeds (eval/mean_reward)")
+    for col in ("group", "seeds", "online steps", "switch at step", "return at switch", "dip",
+                "steps to recover", "final return"):
+        table.add_column(col, justify="left" if col == "group" else "right")
+    for r in rows:
+        lo, hi = r["online_steps"]
+        recover = "—"
+        if r["recovered"] is not None:
+            n_rec, n = r["recovered"]
+            recover = f"{num(r['steps_to_recover'], '.0f')} ({n_rec}/{n} recovered)" if n_rec else f"never (0/{n})"
+        table.add_row(r["group"], str(r["seeds"]), f"{lo}" if lo == hi else f"{lo}-{hi}",
+                      "—" if r["switch_step"] is None else str(r["switch_step"]), num(r["return_at_switch"]),
+                      num(r["dip"]), recover, num(r["final_return"]))
+    console = Console(record=True, width=140)
+    with console.capture() as cap:
+        console.print(table)
+    return cap.get()

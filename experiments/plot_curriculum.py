@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from experiments.plotting import PlotError, _check_out, _read_manifest, discover_runs, read_metrics
+from experiments.plotting import PlotError, _check_out, discover_runs, read_manifest, read_metrics
 
 if TYPE_CHECKING:
     from envs.curriculum import TaskSpace
@@ -54,7 +54,7 @@ def _space_of(run_dir: Path) -> TaskSpace:
     from envs.curriculum import CurriculumError, TaskSpace
 
     where = run_dir / "manifest.json"
-    manifest = _read_manifest(run_dir)
+    manifest = read_manifest(run_dir)
     section = manifest.get("curriculum")
     if not isinstance(section, dict):
         raise PlotError(f"{where}: no curriculum section; --curriculum draws the tasks a curriculum teacher "

@@ -11,7 +11,7 @@ The x axis is the run's step counter (``x="step"``; for a phased offline-to-onli
 offline updates plus online env steps) or its online env steps (``x="online"``, the column
 ``time/total_timesteps``), on which an offline-to-online run and an online-from-scratch run line
 up. Runs with phases get their offline part shaded and a dashed line at each switch, and
-:func:`o2o_table` gives each group's O2O metrics (:mod:`experiments.o2o`).
+:func:`experiments.o2o.o2o_table` gives each group's O2O metrics.
 
 Plotting only reads run directories; it refuses to write into one. matplotlib is imported lazily
 and drawn through the Agg canvas, without pyplot or any global backend switch.
@@ -39,9 +39,8 @@ __all__ = [
     "PlotError",
     "align_runs",
     "discover_runs",
-    "format_o2o_table",
-    "o2o_table",
     "plot_curves",
+    "read_manifest",
     "read_metrics",
 ]
 
@@ -103,7 +102,7 @@ def read_metrics(run_dir: Path | str, filename: str = "metrics.csv") -> dict[str
     return {name: table_nc[:, c].copy() for c, name in enumerate(header)}
 
 
-def _read_manifest(run_dir: Path) -> dict[str, Any]:
+def read_manifest(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "manifest.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -171,7 +170,7 @@ def discover_runs(paths: Iterable[Path | str], allow_mixed: bool = False) -> dic
     by_name: dict[str, dict[Path, dict[str, Any]]] = {}
     for path in paths:
         for run_dir in _run_dirs(Path(path)):
-            manifest = _read_manifest(run_dir)
+            manifest = read_manifest(run_dir)
             by_name.setdefault(manifest["name"], {})[run_dir.resolve()] = manifest
     if not by_name:
         raise PlotError("no run directories given")
@@ -263,7 +262,7 @@ def _draw(ax: Any, name: str, runs: list[Path], metric: str, statistic: str, rng
         point_x, low_x, high_x = stats.curve_band(values_rx, STATISTICS[statistic], _group_rng(rng_seed, name), reps)
         (line,) = ax.plot(x_steps, point_x, label=label, linewidth=1.8)
         ax.fill_between(x_steps, low_x, high_x, color=line.get_color(), alpha=0.25, linewidth=0)
-    _draw_phases(ax, _read_manifest(runs[0]), x, line.get_color())
+    _draw_phases(ax, read_manifest(runs[0]), x, line.get_color())
 
 
 def phase_spans(phases: list[tuple[str, int]], x: str = "step") -> tuple[list[tuple[float, float]], list[float]]:
@@ -331,7 +330,7 @@ def plot_curves(
     phased = False
     for name, runs in groups.items():
         _draw(ax, name, runs, metric, statistic, rng_seed, reps, x)
-        phased |= bool(_read_manifest(runs[0]).get("dataset"))
+        phased |= bool(read_manifest(runs[0]).get("dataset"))
     ax.set_xlabel("steps (offline updates + online env steps; offline shaded)" if phased and x == "step"
                   else X_LABELS[x])
     ax.set_ylabel(metric)
@@ -349,66 +348,3 @@ def plot_curves(
     os.replace(tmp, out)
     return out
 
-
-def _iqm_or_none(values: list[float | None]) -> tuple[float | None, int]:
-    """(IQM of the values that are not None, how many there were)."""
-    got = [v for v in values if v is not None]
-    return (float(stats.iqm(np.array(got))) if got else None), len(got)
-
-
-def o2o_table(paths: Iterable[Path | str], allow_mixed: bool = False) -> list[dict[str, Any]]:
-    """The offline-to-online metrics of each group (:mod:`experiments.o2o`), aggregated over seeds.
-
-    One row per group and switch (a group without an offline→online switch, e.g. an online run from
-    scratch, has one row with ``switch = None``): ``seeds``, ``online_steps`` (the smallest and
-    largest over seeds), and the IQM over seeds of ``return_at_switch``, ``dip``,
-    ``steps_to_recover`` (over the seeds that recovered; ``recovered`` counts them) and
-    ``final_return``. With fewer than four seeds the IQM is the mean.
-    """
-    from experiments.o2o import o2o_for_run
-
-    rows = []
-    for name, runs in discover_runs(paths, allow_mixed=allow_mixed).items():
-        per_run = [o2o_for_run(r) for r in runs]
-        final, _ = _iqm_or_none([m["final_return"] for m in per_run])
-        online = [m["online_steps"] for m in per_run]
-        base = {"group": name, "seeds": len(runs), "online_steps": (min(online), max(online)), "final_return": final}
-        n_switches = max(len(m["switches"]) for m in per_run)
-        if n_switches == 0:
-            rows.append({**base, "switch": None, "switch_step": None, "return_at_switch": None, "dip": None,
-                         "steps_to_recover": None, "recovered": None})
-        for k in range(n_switches):
-            sws = [m["switches"][k] for m in per_run if len(m["switches"]) > k]
-            rec, n_rec = _iqm_or_none([s["steps_to_recover"] for s in sws])
-            rows.append({**base, "switch": k, "switch_step": sws[0]["step"],
-                         "return_at_switch": _iqm_or_none([s["return_at_switch"] for s in sws])[0],
-                         "dip": _iqm_or_none([s["dip"] for s in sws])[0],
-                         "steps_to_recover": rec, "recovered": (n_rec, len(sws))})
-    return rows
-
-
-def format_o2o_table(rows: list[dict[str, Any]], statistic: str = "IQM") -> str:
-    """:func:`o2o_table` as a rich table (text)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    def num(v: float | None, fmt: str = ".1f") -> str:
-        return "—" if v is None else format(v, fmt)
-
-    table = Table(title=f"offline-to-online: {statistic} over seeds (eval/mean_reward)")
-    for col in ("group", "seeds", "online steps", "switch at step", "return at switch", "dip",
-                "steps to recover", "final return"):
-        table.add_column(col, justify="left" if col == "group" else "right")
-    for r in rows:
-        lo, hi = r["online_steps"]
-        recover = "—"
-        if r["recovered"] is not None:
-            n_rec, n = r["recovered"]
-            recover = f"{num(r['steps_to_recover'], '.0f')} ({n_rec}/{n} recovered)" if n_rec else f"never (0/{n})"
-        table.add_row(r["group"], str(r["seeds"]), f"{lo}" if lo == hi else f"{lo}-{hi}",
-                      "—" if r["switch_step"] is None else str(r["switch_step"]), num(r["return_at_switch"]),
-                      num(r["dip"]), recover, num(r["final_return"]))
-    console = Console(record=True, width=140)
-    with console.capture() as cap:
-        console.print(table)
-    return cap.get()

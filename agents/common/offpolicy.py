@@ -169,7 +169,8 @@ class BoxActorCritic:
     def advance(self, env_steps: int, progress: float, lr_scale: float = 1.0) -> None:
         """Called by the loop after every vector step; ``progress`` in [0, 1] drives the lr schedule,
         whose value is multiplied by ``lr_scale`` (a phase's learning-rate warm-up, see
-        :mod:`experiments.phases`)."""
+        :mod:`experiments.phases`). ``lr_scale`` is not checkpointed: the phased loop derives it from
+        the phase position and sets it again before the first update after a resume."""
         self.progress = progress
         self.lr_scale = lr_scale
 
@@ -205,8 +206,7 @@ class BoxActorCritic:
             opt_arrays, meta[name] = optimizer_state(opt, f"optim/{name}/")
             arrays.update(opt_arrays)
         arrays.update(generator_arrays(self.gen, "rng/torch"))
-        return arrays, {"updates": self.updates, "progress": self.progress, "lr_scale": self.lr_scale,
-                        "optimizers": meta, **self._extra_json()}
+        return arrays, {"updates": self.updates, "progress": self.progress, "optimizers": meta, **self._extra_json()}
 
     def load_state(self, arrays: dict[str, np.ndarray], json_state: dict) -> None:
         """Restore everything :meth:`state` saved, or only what acting needs from :meth:`policy_state`."""
@@ -224,7 +224,6 @@ class BoxActorCritic:
         load_generator_arrays(self.gen, arrays, "rng/torch")
         self.updates = int(json_state.get("updates", 0))
         self.progress = float(json_state.get("progress", 0.0))
-        self.lr_scale = float(json_state.get("lr_scale", 1.0))
         self._load_extra_json(json_state)
 
     def policy_state(self) -> tuple[dict[str, np.ndarray], dict]:

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments.o2o import o2o_for_run, o2o_metrics, phases_of, summary_line
-from experiments.plotting import PlotError, align_runs, format_o2o_table, o2o_table, phase_spans, plot_curves
+from experiments.o2o import format_o2o_table, o2o_for_run, o2o_metrics, o2o_table, phases_of, summary_line
+from experiments.plotting import PlotError, align_runs, phase_spans, plot_curves
 
 NAN = math.nan
 PHASES = [("offline", 100), ("online", 300)]
