@@ -116,8 +116,12 @@ def _parser() -> argparse.ArgumentParser:
 
     co = sub.add_parser("collect", help="write an offline dataset (Minari format) from a policy, random, or a mix")
     co.add_argument("--env", required=True, help="gymnasium env id, e.g. Pendulum-v1")
-    co.add_argument("--policy", required=True, help="a run directory (its final/ policy) or 'random'")
-    co.add_argument("--episodes", type=int, required=True)
+    source = co.add_mutually_exclusive_group(required=True)
+    source.add_argument("--policy", help="a run directory (its final/ policy) or 'random'")
+    source.add_argument("--replay", metavar="RUN",
+                        help="an off-policy run directory: its checkpointed replay buffer becomes the dataset "
+                             "(D4RL's medium-replay); --episodes, --mix and --deterministic do not apply")
+    co.add_argument("--episodes", type=int, help="episodes to play (required with --policy)")
     co.add_argument("--mix", help="episode shares per source, e.g. final:0.1,random:0.9 (default: all --policy)")
     co.add_argument("--out", required=True, help="dataset id, e.g. pendulum/medium-v0")
     co.add_argument("--root", help="datasets directory (default: $MINARI_DATASETS_PATH or data/datasets)")
@@ -239,10 +243,7 @@ def _dispatch(args) -> int:
         print(f"wrote {out}")
         return 0
     if args.command == "collect":
-        from experiments.datasets import collect
-
-        path, card = collect(args.env, args.policy, args.episodes, args.out, args.mix, args.seed, args.root,
-                             args.deterministic, args.force, ref_expert=args.ref_expert)
+        path, card = _collect(args)
         print(f"wrote {path} ({card['episodes']} episodes, {card['steps']} steps, mean return "
               f"{card['mean_return']:.1f}, max {card['max_return']:.1f})")
         print(f"sha256: {card['sha256']}")
@@ -252,6 +253,25 @@ def _dispatch(args) -> int:
 
         return main_tune(args)
     raise AssertionError(args.command)
+
+
+def _collect(args):
+    from experiments.datasets import DatasetError, collect
+
+    if args.replay is None:
+        if args.episodes is None:
+            raise DatasetError("rl collect --policy: --episodes N is required")
+        return collect(args.env, args.policy, args.episodes, args.out, args.mix, args.seed, args.root,
+                       args.deterministic, args.force, ref_expert=args.ref_expert)
+    from experiments.replay_dataset import collect_replay
+
+    given = [flag for flag, value in (("--episodes", args.episodes), ("--mix", args.mix)) if value is not None]
+    given += ["--deterministic"] if args.deterministic else []
+    if given:
+        raise DatasetError(f"rl collect --replay: {', '.join(given)} do(es) not apply (the buffer's episodes are "
+                           "written as they are); drop it")
+    return collect_replay(args.env, args.replay, args.out, args.root, args.seed, args.force,
+                          ref_expert=args.ref_expert)
 
 
 def _eval_foreign(args) -> int:

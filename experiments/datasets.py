@@ -20,10 +20,11 @@ import numpy as np
 
 from rl.core.datasets import DatasetError, OfflineData, dataset_sha256, file_sha256s, positive_variance, read_dataset
 
-__all__ = ["DatasetError", "collect", "dataset_dir", "load_for_manifest", "parse_mix", "validate_dataset"]
+__all__ = ["ID_HINT", "DatasetError", "collect", "dataset_dir", "load_for_manifest", "parse_mix", "random_actor",
+           "validate_dataset"]
 
 DEFAULT_ROOT = "data/datasets"
-_ID_HINT = "a Minari id like pendulum/medium-v0 (namespace/name-v<version>)"
+ID_HINT = "a Minari id like pendulum/medium-v0 (namespace/name-v<version>)"
 
 
 def dataset_root(root: str | os.PathLike | None) -> Path:
@@ -151,7 +152,7 @@ def _load_policy(run: Path):
     return manifest, agent
 
 
-def _policy_for_env(flag: str, run: str, env_id: str):
+def policy_for_env(flag: str, run: str, env_id: str):
     """(manifest, agent) of the run directory ``run`` given as ``flag``; it must be trained on ``env_id``."""
     run_manifest, agent = _load_policy(Path(run))
     if run_manifest.env.id != env_id:
@@ -192,13 +193,13 @@ def collect(env_id: str, policy: str, episodes: int, out: str, mix_text: str | N
     root_dir = dataset_root(root)
     target = root_dir / out
     if not out or "/" not in out or "-v" not in out.rsplit("/", 1)[-1]:
-        raise DatasetError(f"--out {out!r}: expected {_ID_HINT}")
+        raise DatasetError(f"--out {out!r}: expected {ID_HINT}")
     if target.exists() and not force:
         raise DatasetError(f"dataset {out}: {target} already exists; choose another --out or pass --force")
     agent = None
     kwargs: dict[str, Any] = {}
     if have_policy:
-        run_manifest, agent = _policy_for_env("--policy", policy, env_id)
+        run_manifest, agent = policy_for_env("--policy", policy, env_id)
         if run_manifest.env.wrappers:
             raise DatasetError(f"--policy {policy}: its env has wrappers; collecting through wrappers is not "
                                "supported yet")
@@ -208,17 +209,14 @@ def collect(env_id: str, policy: str, episodes: int, out: str, mix_text: str | N
     env = gym.make(env_id, **kwargs)
     space = env.action_space
 
-    def act_random(obs):
-        if isinstance(space, gym.spaces.Box):
-            return random_rng.uniform(space.low, space.high).astype(space.dtype)
-        return int(random_rng.integers(space.n)) + int(getattr(space, "start", 0))
+    act_random = random_actor(space, random_rng)
 
     def act_policy(obs):
         return agent.act(np.asarray(obs, np.float32)[None], deterministic=deterministic)[0][0]
 
     actors = {"random": act_random, "final": act_policy}
-    expert, expert_return = (agent, None) if ref_expert is None else _expert_reference(ref_expert, env_id)
-    refs = _reference_returns(env, act_random, expert, plan, ref_episodes)
+    expert, expert_return = (agent, None) if ref_expert is None else expert_reference(ref_expert, env_id)
+    refs = reference_returns(env, act_random, expert, plan, ref_episodes)
     if expert_return is not None:
         refs["expert"] = expert_return
     sources = _episode_sources(mix, episodes, plan.generator("collect-mix"))
@@ -239,7 +237,7 @@ def collect(env_id: str, policy: str, episodes: int, out: str, mix_text: str | N
                                      ref_min_score=refs["random"], ref_max_score=refs["expert"],
                                      description=f"rl collect --env {env_id} --policy {policy} --episodes {episodes}")
     except ValueError as err:
-        raise DatasetError(f"dataset {out}: minari refused it ({err}); use {_ID_HINT}") from None
+        raise DatasetError(f"dataset {out}: minari refused it ({err}); use {ID_HINT}") from None
     finally:
         if previous is None:
             os.environ.pop("MINARI_DATASETS_PATH", None)
@@ -251,18 +249,30 @@ def collect(env_id: str, policy: str, episodes: int, out: str, mix_text: str | N
     return target, card
 
 
-def _expert_reference(ref_expert: str, env_id: str) -> tuple[Any, float | None]:
+def random_actor(space, rng: np.random.Generator):
+    """A uniform random policy over a Box or Discrete ``space`` drawing from ``rng`` only."""
+    import gymnasium as gym
+
+    def act(obs):
+        if isinstance(space, gym.spaces.Box):
+            return rng.uniform(space.low, space.high).astype(space.dtype)
+        return int(rng.integers(space.n)) + int(getattr(space, "start", 0))
+
+    return act
+
+
+def expert_reference(ref_expert: str, env_id: str) -> tuple[Any, float | None]:
     """``--ref-expert`` as (an agent whose deterministic return is measured, None) or (None, a return)."""
     try:
         value = float(ref_expert)
     except ValueError:
-        return _policy_for_env("--ref-expert", ref_expert, env_id)[1], None
+        return policy_for_env("--ref-expert", ref_expert, env_id)[1], None
     if not math.isfinite(value):
         raise DatasetError(f"--ref-expert {ref_expert}: must be a finite return or a run directory")
     return None, value
 
 
-def _reference_returns(env, act_random, agent, plan, episodes: int) -> dict[str, float | None]:
+def reference_returns(env, act_random, agent, plan, episodes: int) -> dict[str, float | None]:
     """Mean return of the random policy and (with a policy) of its deterministic actions, on seeds
     of their own, for normalised scores ``100 (G − random) / (expert − random)``."""
     seeds = plan.integers("collect-ref", episodes)

@@ -168,3 +168,34 @@ def test_phased_run_resumes_mid_phase_identically(collector_dataset, runs, tmp_p
         timing = {"time/fps", "time/elapsed_s"}
         strip = [{k: v for k, v in r.items() if k not in timing} for r in _rows(part)]
         assert strip == [{k: v for k, v in r.items() if k not in timing} for r in rows]
+
+
+def test_collect_replay_writes_the_buffer_of_an_off_policy_run_as_a_dataset(runs, tmp_path):
+    """D4RL's medium-replay: the checkpointed buffer, episode by episode, a checkpoint cut kept as a truncation."""
+    from rl.core.datasets import read_dataset
+
+    tiny = ["--quiet", "--runs-dir", str(runs), "--set", "train.total_steps=500", "--set", "checkpoint.every_steps=300",
+            "--set", "evaluation.every_steps=0", "--set", "evaluation.episodes=1", "--set", "agent.net_arch=[32,32]",
+            "--set", "agent.batch_size=32"]
+    assert rl("train", str(MANIFESTS / "pendulum_sac.yaml"), "--run-id", "a", *tiny).returncode == 0
+    run = runs / "pendulum-sac" / "a"
+    root = tmp_path / "datasets"
+    out = rl("collect", "--env", "Pendulum-v1", "--replay", str(run), "--out", "pendulum/replay-v0",
+             "--root", str(root), "--ref-expert", "-150")
+    assert out.returncode == 0, out.stderr
+    card = json.loads((root / "pendulum" / "replay-v0" / "card.json").read_text())
+    assert (card["episodes"], card["steps"], card["ref_expert_return"]) == (3, 500, -150.0)
+    data = read_dataset(root / "pendulum" / "replay-v0", "pendulum/replay-v0", card["sha256"])
+    ends = np.flatnonzero(data.terminated_m | data.truncated_m)
+    assert ends.tolist() == [199, 299, 499]  # 200 steps, the 100 cut by the checkpoint at 300, then 200
+    assert data.truncated_m[ends].all() and not data.terminated_m.any()
+
+    wrong = rl("collect", "--env", "Pendulum-v1", "--replay", str(run), "--episodes", "3", "--out", "pendulum/x-v0",
+               "--root", str(root))
+    assert wrong.returncode == 2 and "--episodes do(es) not apply" in wrong.stderr
+    assert rl("train", str(MANIFESTS / "pendulum_sac.yaml"), "--run-id", "b", *tiny,
+              "--set", "agent.save_buffer=false").returncode == 0
+    refused = rl("collect", "--env", "Pendulum-v1", "--replay", str(runs / "pendulum-sac" / "b"), "--out",
+                 "pendulum/x-v0", "--root", str(root))
+    assert refused.returncode == 2 and "without its replay buffer" in refused.stderr
+    assert "Traceback" not in refused.stderr and not (root / "pendulum" / "x-v0").exists()
