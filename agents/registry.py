@@ -16,12 +16,13 @@ from agents.sac.config import SACConfig
 from agents.sb3.config import SB3Config, is_sb3
 from agents.td3.config import TD3Config
 from agents.td3bc.config import TD3BCConfig
+from agents.unio4.config import UniO4Config
 
 __all__ = ["AGENT_CONFIGS", "SB3_TAG", "agent_tag", "build_agent", "config_model", "metric_keys"]
 
 AGENT_CONFIGS: dict[str, type] = {"ppo": PPOConfig, "sac": SACConfig, "td3": TD3Config, "dqn": DQNConfig,
                                   "mo_dqn": MODQNConfig, "iql": IQLConfig, "td3bc": TD3BCConfig, "bc": BCConfig,
-                                  "cql": CQLConfig, "awac": AWACConfig}
+                                  "cql": CQLConfig, "awac": AWACConfig, "unio4": UniO4Config}
 """Every registered algorithm's config model, keyed by its ``algo`` name."""
 
 _AGENT_CLASSES = {
@@ -35,6 +36,7 @@ _AGENT_CLASSES = {
     "bc": "agents.bc.agent:BCAgent",
     "cql": "agents.cql.agent:CQLAgent",
     "awac": "agents.awac.agent:AWACAgent",
+    "unio4": "agents.unio4.agent:UniO4Agent",
     "sb3": "agents.sb3.agent:SB3Agent",
 }
 

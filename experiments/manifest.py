@@ -27,6 +27,7 @@ from agents.sac.config import SACConfig
 from agents.sb3.config import SB3Config
 from agents.td3.config import TD3Config
 from agents.td3bc.config import TD3BCConfig
+from agents.unio4.config import UniO4Config
 from experiments.curriculum import CurriculumSpec
 from experiments.mo import ObjectivesSpec
 from experiments.phases import DatasetSpec, PhaseSpec
@@ -125,7 +126,8 @@ AgentSpec = Annotated[
     Annotated[PPOConfig, Tag("ppo")] | Annotated[SACConfig, Tag("sac")] | Annotated[TD3Config, Tag("td3")]
     | Annotated[DQNConfig, Tag("dqn")] | Annotated[MODQNConfig, Tag("mo_dqn")] | Annotated[IQLConfig, Tag("iql")]
     | Annotated[TD3BCConfig, Tag("td3bc")] | Annotated[BCConfig, Tag("bc")] | Annotated[CQLConfig, Tag("cql")]
-    | Annotated[AWACConfig, Tag("awac")] | Annotated[SB3Config, Tag(SB3_TAG)],
+    | Annotated[AWACConfig, Tag("awac")] | Annotated[UniO4Config, Tag("unio4")]
+    | Annotated[SB3Config, Tag(SB3_TAG)],
     Discriminator(_agent_tag),
 ]
 

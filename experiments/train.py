@@ -68,6 +68,11 @@ def preflight(manifest: Manifest) -> None:
         from experiments.loops.sb3 import validate_sb3
 
         validate_sb3(manifest)
+    elif _online_on_policy(manifest):
+        from experiments.loops.onpolicy_phased import validate_on_policy_phases
+
+        if manifest.dataset is not None:
+            validate_on_policy_phases(manifest)
     elif manifest.dataset is None:
         validate_off_policy(manifest)
     from experiments.datasets import validate_dataset
@@ -129,6 +134,8 @@ def _run(manifest: Manifest, run_dir: Path, resume: bool, show_progress: bool, s
             progress(session, {})
             if is_sb3(manifest.agent.algo):
                 from experiments.loops.sb3 import run_sb3 as run_loop
+            elif manifest.dataset is not None and _online_on_policy(manifest):
+                from experiments.loops.onpolicy_phased import run_phased_on_policy as run_loop
             elif manifest.dataset is not None:
                 from experiments.loops.offline import run_phased as run_loop
             elif agent_class(manifest.agent.algo).on_policy:
@@ -149,6 +156,13 @@ def _run(manifest: Manifest, run_dir: Path, resume: bool, show_progress: bool, s
         finally:
             stop.session = None
             session.close()
+
+
+def _online_on_policy(manifest: Manifest) -> bool:
+    """An offline agent whose online phases are on-policy rollouts (Uni-O4)."""
+    from agents.registry import agent_class
+
+    return not is_sb3(manifest.agent.algo) and getattr(agent_class(manifest.agent.algo), "online_on_policy", False)
 
 
 def _agent_columns(manifest: Manifest) -> list[str]:

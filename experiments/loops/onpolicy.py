@@ -5,6 +5,8 @@ Axis letters: T rollout rows, N envs, K reward objectives.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rl.core.advantages import gae
 from rl.core.samplers import MinibatchSampler
 from rl.core.seeding import generator_state, restore_generator
@@ -30,8 +32,15 @@ def rollout_storage(agent, num_envs: int, reward_dim: int) -> Storage:
     return Storage(fields, capacity=agent.config.n_steps, num_envs=num_envs)
 
 
-def run_on_policy(session, progress) -> None:
-    """Train ``session.agent`` until ``train.total_steps``; ``progress(session)`` refreshes a display."""
+def run_on_policy(session, progress, row_hook: Callable[[dict], dict] | None = None,
+                  state_hook: Callable[[], dict] | None = None, restore_sampler: bool = True) -> None:
+    """Train ``session.agent`` until ``train.total_steps``; ``progress(session)`` refreshes a display.
+
+    A loop that runs this one as its last phase (:mod:`experiments.loops.onpolicy_phased`) passes
+    ``row_hook`` (the metrics row → the row to log), ``state_hook`` (its own checkpoint state, merged
+    into the loop state) and ``restore_sampler=False`` when the checkpoint it resumed from was written
+    before this loop started.
+    """
     from rl.core.rollout import RolloutCollector
 
     m = session.manifest
@@ -40,7 +49,7 @@ def run_on_policy(session, progress) -> None:
     n = m.env.num_envs
     storage = rollout_storage(agent, n, session.reward_dim)
     sampler = MinibatchSampler(session.plan.generator("sampler"), cfg.batch_size, cfg.n_epochs)
-    if session.restored is not None:
+    if session.restored is not None and restore_sampler:
         restore_generator(sampler.rng, session.restored.state["loop"]["sampler_rng"])
     collector = RolloutCollector(session.envs, session.reward_dim)
     collector.reset(session.env_seeds())
@@ -60,9 +69,12 @@ def run_on_policy(session, progress) -> None:
         session.counters.iterations += 1
         final = session.counters.env_steps >= total
         row = session.rollout_metrics() | train_metrics | session.eval_due(final)
+        if row_hook is not None:
+            row = row_hook(row)
         session.log(row)
         progress(session, row)
         if session.checkpoint_due(final):
-            session.save_checkpoint({"sampler_rng": generator_state(sampler.rng)})
+            extra = state_hook() if state_hook is not None else {}
+            session.save_checkpoint({"sampler_rng": generator_state(sampler.rng), **extra})
             collector.reset(session.env_seeds())
     session.save_final()

@@ -24,12 +24,14 @@ _SMALL = {
     "bc": {"net_arch": [16], "batch_size": 8, "buffer_size": 64, "action_noise_std": 0.1},
     "cql": {"net_arch": [16], "batch_size": 8, "buffer_size": 64, "n_action_samples": 3},
     "awac": {"net_arch": [16], "batch_size": 8, "buffer_size": 64},
+    "unio4": {"net_arch": [16], "num_policies": 3, "offline_batch_size": 8, "n_steps": 8, "batch_size": 8},
 }
 _KINDS = {"sac": ["continuous"], "td3": ["continuous"], "dqn": ["discrete"], "mo_dqn": ["discrete"],
           "iql": ["continuous"], "td3bc": ["continuous"], "bc": ["continuous"], "cql": ["continuous"],
-          "awac": ["continuous"]}
+          "awac": ["continuous"], "unio4": ["continuous"]}
 _VARIANTS = {"cql-calql": ("cql", {"cal_ql": True}), "cql-lagrange": ("cql", {"lagrange": True}),
-             "cql-plain-logsumexp": ("cql", {"importance_sample": False, "backup_entropy": True, "ent_coef": 0.2})}
+             "cql-plain-logsumexp": ("cql", {"importance_sample": False, "backup_entropy": True, "ent_coef": 0.2}),
+             "unio4-improve": ("unio4", {"pretrain_updates": 1, "ope_every": 1})}
 """Config variants whose update takes other code paths, checked like the registered defaults."""
 _REWARD_DIM = {"mo_dqn": 2}
 """K for algorithms that need a multi-objective env (1 when not listed); their observations end with
