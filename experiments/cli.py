@@ -214,9 +214,9 @@ def _dispatch(args) -> int:
         out = plot_curves(args.paths, metric=args.metric, out=args.out, statistic=args.statistic,
                           allow_mixed=args.allow_mixed, x=args.x)
         print(f"wrote {out if out is not None else args.out}")
-        rows = o2o_table(args.paths, allow_mixed=args.allow_mixed)
+        rows = o2o_table(args.paths, allow_mixed=args.allow_mixed, statistic=args.statistic)
         if args.x == "online" or any(r["switch"] is not None for r in rows):  # offline-to-online runs
-            print(format_o2o_table(rows), end="")
+            print(format_o2o_table(rows, "IQM" if args.statistic == "iqm" else "mean"), end="")
         return 0
     if args.command == "reproduce":
         from experiments.reproduce import reproduce

@@ -174,29 +174,34 @@ def record_o2o(session) -> dict[str, Any] | None:
     return metrics
 
 
-def _iqm_or_none(values: list[float | None]) -> tuple[float | None, int]:
-    """(IQM of the values that are not None, how many there were)."""
-    from experiments.stats import iqm
+def _aggregate(values: list[float | None], statistic: str) -> tuple[float | None, int]:
+    """(``statistic`` — "iqm" or "mean" — of the values that are not None, how many there were)."""
+    from experiments import stats
 
     got = [v for v in values if v is not None]
-    return (float(iqm(np.array(got))) if got else None), len(got)
+    fn = {"iqm": stats.iqm, "mean": stats.mean}[statistic]
+    return (float(fn(np.array(got))) if got else None), len(got)
 
 
-def o2o_table(paths: Iterable[Path | str], allow_mixed: bool = False) -> list[dict[str, Any]]:
+def o2o_table(paths: Iterable[Path | str], allow_mixed: bool = False, statistic: str = "iqm") -> list[dict[str, Any]]:
     """The offline-to-online metrics of each group (:mod:`experiments.o2o`), aggregated over seeds.
 
     One row per group and switch (a group without an offline→online switch, e.g. an online run from
     scratch, has one row with ``switch = None``): ``seeds``, ``online_steps`` (the smallest and
-    largest over seeds), and the IQM over seeds of ``return_at_switch``, ``dip``,
-    ``steps_to_recover`` (over the seeds that recovered; ``recovered`` counts them) and
-    ``final_return``. With fewer than four seeds the IQM is the mean.
+    largest over seeds), and the ``statistic`` over seeds ("iqm", the default, or "mean", as
+    ``rl plot --statistic``) of ``return_at_switch``, ``dip``, ``steps_to_recover`` (over the seeds
+    that recovered; ``recovered`` counts them) and ``final_return``. With fewer than four seeds the
+    IQM is the mean.
     """
     from experiments.plotting import discover_runs
+
+    def agg(values: list[float | None]) -> tuple[float | None, int]:
+        return _aggregate(values, statistic)
 
     rows = []
     for name, runs in discover_runs(paths, allow_mixed=allow_mixed).items():
         per_run = [o2o_for_run(r) for r in runs]
-        final, _ = _iqm_or_none([m["final_return"] for m in per_run])
+        final, _ = agg([m["final_return"] for m in per_run])
         online = [m["online_steps"] for m in per_run]
         base = {"group": name, "seeds": len(runs), "online_steps": (min(online), max(online)), "final_return": final}
         n_switches = max(len(m["switches"]) for m in per_run)
@@ -205,10 +210,10 @@ def o2o_table(paths: Iterable[Path | str], allow_mixed: bool = False) -> list[di
                          "steps_to_recover": None, "recovered": None})
         for k in range(n_switches):
             sws = [m["switches"][k] for m in per_run if len(m["switches"]) > k]
-            rec, n_rec = _iqm_or_none([s["steps_to_recover"] for s in sws])
+            rec, n_rec = agg([s["steps_to_recover"] for s in sws])
             rows.append({**base, "switch": k, "switch_step": sws[0]["step"],
-                         "return_at_switch": _iqm_or_none([s["return_at_switch"] for s in sws])[0],
-                         "dip": _iqm_or_none([s["dip"] for s in sws])[0],
+                         "return_at_switch": agg([s["return_at_switch"] for s in sws])[0],
+                         "dip": agg([s["dip"] for s in sws])[0],
                          "steps_to_recover": rec, "recovered": (n_rec, len(sws))})
     return rows
 

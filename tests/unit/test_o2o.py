@@ -184,3 +184,14 @@ def test_online_axis_refuses_an_offline_only_run(tmp_path):
         align_runs([run], "eval/mean_reward", x="online")
     with pytest.raises(PlotError, match="x='env'"):
         plot_curves([run], x="env", out=tmp_path / "c.png")
+
+
+def test_o2o_table_statistic_follows_rl_plot(groups):
+    """``--statistic mean`` reaches the table: the aggregate of one column is the mean, not the IQM."""
+    from experiments.o2o import _aggregate
+
+    assert _aggregate([0.0, 0.0, 0.0, 100.0, None], "iqm") == (0.0, 4)
+    assert _aggregate([0.0, 0.0, 0.0, 100.0, None], "mean") == (25.0, 4)
+    rows = o2o_table([groups / "o2o"], statistic="mean")
+    assert rows[0]["final_return"] == pytest.approx(-250.0)
+    assert "mean over seeds" in format_o2o_table(rows, "mean")
