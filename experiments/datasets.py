@@ -20,8 +20,8 @@ import numpy as np
 
 from rl.core.datasets import DatasetError, OfflineData, dataset_sha256, file_sha256s, positive_variance, read_dataset
 
-__all__ = ["ID_HINT", "DatasetError", "collect", "dataset_dir", "load_for_manifest", "parse_mix", "random_actor",
-           "validate_dataset"]
+__all__ = ["ID_HINT", "DatasetError", "collect", "dataset_dir", "load_for_manifest", "output_dir", "parse_mix",
+           "random_actor", "validate_dataset"]
 
 DEFAULT_ROOT = "data/datasets"
 ID_HINT = "a Minari id like pendulum/medium-v0 (namespace/name-v<version>)"
@@ -108,6 +108,17 @@ def validate_dataset(manifest) -> None:
         envs.close()
 
 
+def output_dir(out: str, root_dir: Path, force: bool) -> Path:
+    """Where ``rl collect --out`` writes: ``root_dir / out`` once ``out`` is a Minari id and, unless
+    ``force``, nothing is there yet."""
+    if not out or "/" not in out or "-v" not in out.rsplit("/", 1)[-1]:
+        raise DatasetError(f"--out {out!r}: expected {ID_HINT}")
+    target = root_dir / out
+    if target.exists() and not force:
+        raise DatasetError(f"dataset {out}: {target} already exists; choose another --out or pass --force")
+    return target
+
+
 def parse_mix(text: str | None, have_policy: bool) -> dict[str, float]:
     """``final:0.1,random:0.9`` → ``{"final": 0.1, "random": 0.9}`` (shares normalised to sum 1)."""
     if text is None:
@@ -191,11 +202,7 @@ def collect(env_id: str, policy: str, episodes: int, out: str, mix_text: str | N
     have_policy = policy != "random"
     mix = parse_mix(mix_text, have_policy)
     root_dir = dataset_root(root)
-    target = root_dir / out
-    if not out or "/" not in out or "-v" not in out.rsplit("/", 1)[-1]:
-        raise DatasetError(f"--out {out!r}: expected {ID_HINT}")
-    if target.exists() and not force:
-        raise DatasetError(f"dataset {out}: {target} already exists; choose another --out or pass --force")
+    target = output_dir(out, root_dir, force)
     agent = None
     kwargs: dict[str, Any] = {}
     if have_policy:

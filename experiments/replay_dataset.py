@@ -112,9 +112,9 @@ def collect_replay(env_id: str, run: str, out: str, root: str | None = None, see
     (dataset directory, card). See the module docstring for how episodes are rebuilt."""
     from envs.recording import RecordEpisodes, RecordingError
     from experiments.datasets import (
-        ID_HINT,
         dataset_root,
         expert_reference,
+        output_dir,
         policy_for_env,
         random_actor,
         reference_returns,
@@ -131,12 +131,7 @@ def collect_replay(env_id: str, run: str, out: str, root: str | None = None, see
         raise DatasetError(f"--replay {run} was trained on {manifest.env.id}, not --env {env_id}")
     if manifest.env.wrappers:
         raise DatasetError(f"--replay {run}: its env has wrappers; datasets through wrappers are not supported yet")
-    root_dir = dataset_root(root)
-    target = root_dir / out
-    if not out or "/" not in out or "-v" not in out.rsplit("/", 1)[-1]:
-        raise DatasetError(f"--out {out!r}: expected {ID_HINT}")
-    if target.exists() and not force:
-        raise DatasetError(f"dataset {out}: {target} already exists; choose another --out or pass --force")
+    target = output_dir(out, dataset_root(root), force)
     try:
         ckpt, skipped = latest_verified(run_dir / "checkpoints")
     except CheckpointError as err:

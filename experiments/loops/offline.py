@@ -36,7 +36,7 @@ from rl.core.samplers import MixedSampler, return_weights
 from rl.core.seeding import generator_state, restore_generator
 from rl.core.storage import Storage
 
-__all__ = ["PHASE_COLUMNS", "normalized_score", "reference_scores", "run_phased"]
+__all__ = ["PHASE_COLUMNS", "normalized_score", "reference_scores", "restored_phase", "run_phased"]
 
 PHASE_COLUMNS = ["time/offline_updates", "time/phase", "train/offline_fraction", "eval/normalized_score"]
 """Columns every run with a dataset adds to ``metrics.csv``. ``eval/normalized_score`` is the D4RL
@@ -305,13 +305,7 @@ class _Run:
         from rl.core.checkpoint import CheckpointError
 
         restored = self.session.restored
-        st = restored.state["loop"]
-        if "phase" not in st:
-            raise CheckpointError(f"{restored.path}: not written by the phased loop (no phase position)")
-        if st.get("dataset_sha256") != self.dataset_sha256:
-            raise CheckpointError(f"{restored.path}: trained on dataset sha256 {st.get('dataset_sha256')}, the "
-                                  f"manifest names {self.dataset_sha256}")
-        self.pos = PhasePosition(**st["phase"])
+        st, self.pos = restored_phase(restored, self.dataset_sha256)
         restore_generator(self.sampler.rng, st["sampler_rng"])
         restore_generator(self.explore, st["explore_rng"])
         self.updates.credit = float(st.get("replay_credit", 0.0))
@@ -320,3 +314,17 @@ class _Run:
                 raise CheckpointError(f"{restored.path}: the loop state says the online buffer was saved, "
                                       "but there is no buffers.npz")
             self.online.load(st["storage"], restored.buffers)
+
+
+def restored_phase(restored, dataset_sha256: str) -> tuple[dict, PhasePosition]:
+    """(loop state, phase position) of a checkpoint a phased loop resumes from; refuses one written by
+    another loop or trained on another dataset."""
+    from rl.core.checkpoint import CheckpointError
+
+    st = restored.state["loop"]
+    if "phase" not in st:
+        raise CheckpointError(f"{restored.path}: not written by the phased loop (no phase position)")
+    if st.get("dataset_sha256") != dataset_sha256:
+        raise CheckpointError(f"{restored.path}: trained on dataset sha256 {st.get('dataset_sha256')}, the "
+                              f"manifest names {dataset_sha256}")
+    return st, PhasePosition(**st["phase"])

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from experiments.loops.offline import PhasePosition, mixed_batch, normalized_score, reference_scores
+from experiments.loops.offline import PhasePosition, mixed_batch, normalized_score, reference_scores, restored_phase
 from experiments.manifest import ManifestError
 from experiments.phases import resolved_phases
 from rl.core.datasets import offline_storage
@@ -153,16 +153,7 @@ class _Run:
         return {"phase": asdict(pos), "dataset_sha256": self.dataset_sha256}
 
     def _restore(self) -> None:
-        from rl.core.checkpoint import CheckpointError
-
-        restored = self.session.restored
-        st = restored.state["loop"]
-        if "phase" not in st:
-            raise CheckpointError(f"{restored.path}: not written by the phased loop (no phase position)")
-        if st.get("dataset_sha256") != self.dataset_sha256:
-            raise CheckpointError(f"{restored.path}: trained on dataset sha256 {st.get('dataset_sha256')}, the "
-                                  f"manifest names {self.dataset_sha256}")
-        self.pos = PhasePosition(**st["phase"])
+        st, self.pos = restored_phase(self.session.restored, self.dataset_sha256)
         self.online_checkpoint = self.pos.index == 1
         if "offline_sampler_rng" in st:
             restore_generator(self.sampler.rng, st["offline_sampler_rng"])
