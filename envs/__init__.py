@@ -10,3 +10,7 @@ register_testing_envs()
 
 import envs.curriculum  # noqa: E402,F401  (registers rlsuite/TaskCartPole-v0, PointGoal-v0, GridMaze-v0, StumpWalker-v0)
 import envs.mo  # noqa: E402,F401  (registers the multi-objective wrappers with envs.make)
+from envs.make import register_wrapper  # noqa: E402
+from envs.observation import OneHotObservation  # noqa: E402
+
+register_wrapper("OneHotObservation", OneHotObservation)
