@@ -5,6 +5,7 @@ dataset:
   id: pendulum/medium-v0        # a Minari dataset id under root (or path: a dataset directory)
   sha256: 3f1c...               # what `rl collect` printed; a mismatch stops the run before it starts
   weighting: {kind: return, temperature: 0.2}   # optional: return-weighted trajectory sampling
+  reward_scale: return_range    # optional: scale every training batch's rewards (see DatasetSpec)
 phases:
   - offline: {updates: 20000}
   - online: {steps: 20000, offline_fraction: {kind: linear, start: 0.5, end: 0.0}, lr_policy: rewarm}
@@ -63,6 +64,18 @@ class DatasetSpec(StrictModel):
     """sha256 of the dataset (printed by ``rl collect`` and in its card.json)."""
     weighting: ReturnWeighting | None = None
     """Return-weighted trajectory sampling of the offline data; None = uniform."""
+    reward_scale: float | Literal["return_range"] | None = None
+    """Multiply the rewards of every training batch, offline and online alike (the stored data and
+    the logged returns stay in env units). ``return_range`` is IQL's locomotion setting,
+    ``1000 / (max − min episode return of the dataset)``; None (default) leaves rewards as they are.
+    Runs of agents whose online phase is on-policy (``unio4``) refuse it."""
+
+    @field_validator("reward_scale")
+    @classmethod
+    def _scale(cls, v: float | str | None) -> float | str | None:
+        if isinstance(v, float) and not (v > 0.0 and v < float("inf")):
+            raise ValueError("must be a positive finite number, 'return_range' or null")
+        return v
 
     @field_validator("sha256")
     @classmethod

@@ -36,7 +36,8 @@ from rl.core.samplers import MixedSampler, return_weights
 from rl.core.seeding import generator_state, restore_generator
 from rl.core.storage import Storage
 
-__all__ = ["PHASE_COLUMNS", "normalized_score", "reference_scores", "restored_phase", "run_phased"]
+__all__ = ["PHASE_COLUMNS", "mixed_batch", "normalized_score", "reference_scores", "resolved_reward_scale",
+           "restored_phase", "run_phased"]
 
 PHASE_COLUMNS = ["time/offline_updates", "time/phase", "train/offline_fraction", "eval/normalized_score"]
 """Columns every run with a dataset adds to ``metrics.csv``. ``eval/normalized_score`` is the D4RL
@@ -70,13 +71,28 @@ def normalized_score(mean_return: float, random_return: float, expert_return: fl
 
 
 def mixed_batch(offline: Storage | None, online: Storage | None, sampler: MixedSampler,
-                fraction: float, fields: list[str] = _BATCH_FIELDS) -> dict[str, np.ndarray]:
-    """One batch of ``fields``: ``round(fraction · B)`` offline transitions, then online ones."""
+                fraction: float, fields: list[str] = _BATCH_FIELDS, reward_scale: float = 1.0) -> dict[str, np.ndarray]:
+    """One batch of ``fields``: ``round(fraction · B)`` offline transitions, then online ones, with
+    ``reward`` (and ``mc_return``, a sum of rewards) multiplied by ``reward_scale``."""
     off_b, on_b = sampler.sample(offline, online, fraction)
     parts = [s.gather(i, fields) for s, i in ((offline, off_b), (online, on_b)) if len(i)]
-    if len(parts) == 1:
-        return parts[0]
-    return {k: np.concatenate([p[k] for p in parts]) for k in fields}
+    batch = parts[0] if len(parts) == 1 else {k: np.concatenate([p[k] for p in parts]) for k in fields}
+    if reward_scale != 1.0:
+        for k in ("reward", "mc_return"):
+            if k in batch:
+                batch[k] = batch[k] * np.float32(reward_scale)
+    return batch
+
+
+def resolved_reward_scale(spec: float | str | None, returns_e: np.ndarray) -> float:
+    """``dataset.reward_scale`` as a number: 1 for None, ``1000 / (max − min)`` of the dataset's
+    episode returns for ``return_range`` (1 when every episode has the same return)."""
+    if spec is None:
+        return 1.0
+    if spec == "return_range":
+        spread = float(np.max(returns_e) - np.min(returns_e))
+        return 1000.0 / spread if spread > 0.0 else 1.0
+    return float(spec)
 
 
 class MCReturnFiller:
@@ -156,6 +172,7 @@ class _Run:
         if m.dataset.weighting is not None:
             probs = return_weights(data.returns_e, data.lengths_e, m.dataset.weighting.temperature)
         self.sampler = MixedSampler(session.plan.generator("sampler"), cfg.batch_size, probs)
+        self.reward_scale = resolved_reward_scale(m.dataset.reward_scale, data.returns_e)
         self.explore = session.plan.generator("explore")
         self.phases = resolved_phases(m.phases, m.train.total_steps)
         n = m.env.num_envs
@@ -203,7 +220,7 @@ class _Run:
         while self.pos.done < phase.offline.updates:
             self.fraction = fraction_at(phase, self.pos.done)
             self.train_metrics = self.agent.update(mixed_batch(self.offline, self.online, self.sampler,
-                                                               self.fraction, self.fields))
+                                                               self.fraction, self.fields, self.reward_scale))
             self.pos.done += 1
             self.pos.offline_updates += 1
             counters.env_steps += 1
@@ -247,7 +264,7 @@ class _Run:
             if counters.iterations % cfg.train_freq == 0 and self.pos.done > cfg.learning_starts:
                 for _ in range(self.updates.due()):
                     self.train_metrics = self.agent.update(mixed_batch(self.offline, self.online, self.sampler,
-                                                                       self.fraction, self.fields))
+                                                                       self.fraction, self.fields, self.reward_scale))
             if self._after_step(phase):
                 self.collector.reset(session.env_seeds())
         if self.mc_returns is not None:

@@ -41,6 +41,9 @@ def validate_on_policy_phases(manifest) -> None:
     if phases[0].offline is None or len(phases) > 2 or (len(phases) == 2 and phases[1].online is None):
         raise ManifestError(f"phases: agent.algo={algo} runs one offline phase, optionally followed by one online "
                             "phase: [{offline: {updates: N}}, {online: {steps: M}}]")
+    if manifest.dataset.reward_scale is not None:
+        raise ManifestError(f"dataset.reward_scale: agent.algo={algo} hands its offline critic to an on-policy learner "
+                            "that sees the env's own rewards; remove it")
     offline = phases[0].offline
     for field in _changed(offline, ("offline_fraction", "lr_policy")):
         raise ManifestError(f"phases[0].offline.{field}: agent.algo={algo} trains on the dataset alone with its own "

@@ -199,3 +199,21 @@ def test_collect_replay_writes_the_buffer_of_an_off_policy_run_as_a_dataset(runs
                  "pendulum/x-v0", "--root", str(root))
     assert refused.returncode == 2 and "without its replay buffer" in refused.stderr
     assert "Traceback" not in refused.stderr and not (root / "pendulum" / "x-v0").exists()
+
+
+def test_reward_scale_reaches_the_agent_and_is_refused_for_unio4(collector_dataset, runs):
+    common = ["--quiet", "--runs-dir", str(runs), "--set", "dataset.id=null",
+              "--set", f"dataset.path={collector_dataset}",
+              "--set", f"dataset.sha256={dataset_sha256(collector_dataset)}", "--set", "train.total_steps=100",
+              "--set", "evaluation.every_steps=0", "--set", "evaluation.episodes=1", "--set", "agent.net_arch=[16,16]",
+              "--set", "agent.batch_size=32", "--set", "train.log_every_steps=100"]
+    assert rl("train", str(MANIFESTS / "pendulum_iql.yaml"), "--run-id", "raw", *common).returncode == 0
+    scaled = rl("train", str(MANIFESTS / "pendulum_iql.yaml"), "--run-id", "scaled", *common,
+                "--set", "dataset.reward_scale=0.001")
+    assert scaled.returncode == 0, scaled.stderr
+    raw_loss = float(_rows(runs / "pendulum-iql" / "raw")[-1]["train/critic_loss"])
+    scaled_loss = float(_rows(runs / "pendulum-iql" / "scaled")[-1]["train/critic_loss"])
+    assert scaled_loss < 0.01 * raw_loss  # Q regresses onto rewards 1000x smaller
+    refused = rl("train", str(MANIFESTS / "pendulum_unio4.yaml"), *common, "--set", "dataset.reward_scale=0.001")
+    assert refused.returncode == 2 and "dataset.reward_scale: agent.algo=unio4" in refused.stderr
+    assert not (runs / "pendulum-unio4").exists()
