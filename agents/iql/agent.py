@@ -15,7 +15,7 @@ from agents.iql.config import IQLConfig
 from agents.iql.loss import actor_loss, advantage_weights, expectile_loss, q_loss, q_target
 from agents.iql.networks import IQLNetworks
 
-__all__ = ["IQLAgent"]
+__all__ = ["IQLAgent", "value_and_critic_step"]
 
 _STAT_KEYS = ["train/actor_loss", "train/critic_loss", "train/value_loss", "train/mean_advantage"]
 
@@ -57,21 +57,8 @@ class IQLAgent(DatasetNormalizedObs, BoxActorCritic):
         obs, next_obs, action, reward, terminated = self._offline_batch(batch)
         net = self.net
 
-        with torch.no_grad():
-            target_q = net.critic_target(obs, action).min(dim=0).values
-            next_v = net.value(next_obs)
-        v = net.value(obs)
-        adv = target_q - v
-        v_loss = expectile_loss(adv, cfg.expectile)
-        self.value_opt.zero_grad(set_to_none=True)
-        v_loss.backward()
-        self.value_opt.step()
-
-        critic_l = q_loss(net.critic(obs, action), q_target(reward, terminated, next_v, cfg.gamma))
-        self.critic_opt.zero_grad(set_to_none=True)
-        critic_l.backward()
-        self.critic_opt.step()
-
+        adv, v_loss, critic_l = value_and_critic_step(net, self.value_opt, self.critic_opt, obs, next_obs, action,
+                                                      reward, terminated, cfg.gamma, cfg.expectile)
         weight = advantage_weights(adv.detach(), cfg.beta, cfg.max_weight)
         pi_loss = actor_loss(net.actor.log_prob(obs, action), weight)
         self.actor_opt.zero_grad(set_to_none=True)
@@ -89,3 +76,23 @@ class IQLAgent(DatasetNormalizedObs, BoxActorCritic):
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"actor": self.actor_opt, "critic": self.critic_opt, "value": self.value_opt}
 
+
+def value_and_critic_step(net, value_opt: torch.optim.Optimizer, critic_opt: torch.optim.Optimizer,
+                          obs: torch.Tensor, next_obs: torch.Tensor, action: torch.Tensor, reward: torch.Tensor,
+                          terminated: torch.Tensor, gamma: float, expectile: float):
+    """IQL's critic half of an update: one step on V (expectile of ``min Q'(s, a) − V(s)``), then one
+    on Q (target ``r + γ(1−term)V(s')``); ``net`` has ``critic``, ``critic_target`` and ``value``.
+    Returns ``(Q' − V`` with V's graph, V loss, Q loss``)``; the caller updates Q' (Polyak)."""
+    with torch.no_grad():
+        target_q = net.critic_target(obs, action).min(dim=0).values
+        next_v = net.value(next_obs)
+    adv = target_q - net.value(obs)
+    v_loss = expectile_loss(adv, expectile)
+    value_opt.zero_grad(set_to_none=True)
+    v_loss.backward()
+    value_opt.step()
+    critic_l = q_loss(net.critic(obs, action), q_target(reward, terminated, next_v, gamma))
+    critic_opt.zero_grad(set_to_none=True)
+    critic_l.backward()
+    critic_opt.step()
+    return adv, v_loss, critic_l

@@ -14,17 +14,15 @@ from gymnasium import spaces
 
 from agents.common.offpolicy import BoxActorCritic, DatasetNormalizedObs, polyak_update
 from agents.common.torch_state import load_module_arrays, module_arrays
+from agents.iql.agent import value_and_critic_step
 from agents.ppo.agent import PPOAgent
 from agents.ppo.config import PPOConfig
 from agents.unio4.config import UniO4Config
 from agents.unio4.loss import (
     ensemble_bc_loss,
-    expectile_loss,
     improvement_loss,
     normalized_advantage,
     ope_gate,
-    q_loss,
-    q_target,
 )
 from agents.unio4.networks import UniO4Networks, fold_linear_stack
 
@@ -122,17 +120,8 @@ class UniO4Agent(DatasetNormalizedObs, BoxActorCritic):
         self.bc_opt.zero_grad(set_to_none=True)
         bc.backward()
         self.bc_opt.step()
-        with torch.no_grad():
-            target_q = net.critic_target(obs, action).min(dim=0).values
-            next_v = net.value(next_obs)
-        v_loss = expectile_loss(target_q - net.value(obs), cfg.expectile)
-        self.value_opt.zero_grad(set_to_none=True)
-        v_loss.backward()
-        self.value_opt.step()
-        critic_l = q_loss(net.critic(obs, action), q_target(reward, terminated, next_v, cfg.gamma))
-        self.critic_opt.zero_grad(set_to_none=True)
-        critic_l.backward()
-        self.critic_opt.step()
+        _, v_loss, critic_l = value_and_critic_step(net, self.value_opt, self.critic_opt, obs, next_obs, action, reward,
+                                                    terminated, cfg.gamma, cfg.expectile)
         polyak_update(self._target_params, self._critic_params, cfg.tau)
         stats = torch.stack([bc.detach(), critic_l.detach(), v_loss.detach()]).tolist()
         return {"train/bc_loss": stats[0], "train/critic_loss": stats[1], "train/value_loss": stats[2],
