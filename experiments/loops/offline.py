@@ -36,8 +36,8 @@ from rl.core.samplers import MixedSampler, return_weights
 from rl.core.seeding import generator_state, restore_generator
 from rl.core.storage import Storage
 
-__all__ = ["PHASE_COLUMNS", "mixed_batch", "normalized_score", "reference_scores", "resolved_reward_scale",
-           "restored_phase", "run_phased"]
+__all__ = ["PHASE_COLUMNS", "mixed_batch", "normalized_score", "offline_probs", "reference_scores",
+           "resolved_reward_scale", "restored_phase", "run_phased"]
 
 PHASE_COLUMNS = ["time/offline_updates", "time/phase", "train/offline_fraction", "eval/normalized_score"]
 """Columns every run with a dataset adds to ``metrics.csv``. ``eval/normalized_score`` is the D4RL
@@ -82,6 +82,13 @@ def mixed_batch(offline: Storage | None, online: Storage | None, sampler: MixedS
             if k in batch:
                 batch[k] = batch[k] * np.float32(reward_scale)
     return batch
+
+
+def offline_probs(spec, data) -> np.ndarray | None:
+    """Sampling probabilities of the dataset's transitions under ``dataset.weighting`` (None: uniform)."""
+    if spec.weighting is None:
+        return None
+    return return_weights(data.returns_e, data.lengths_e, spec.weighting.temperature)
 
 
 def resolved_reward_scale(spec: float | str | None, returns_e: np.ndarray) -> float:
@@ -168,10 +175,7 @@ class _Run:
         mc_gamma = getattr(self.agent, "mc_return_gamma", None)
         self.fields = [*_BATCH_FIELDS, "mc_return"] if mc_gamma is not None else _BATCH_FIELDS
         self.offline = offline_storage(data, self.agent.action_dtype, mc_gamma)
-        probs = None
-        if m.dataset.weighting is not None:
-            probs = return_weights(data.returns_e, data.lengths_e, m.dataset.weighting.temperature)
-        self.sampler = MixedSampler(session.plan.generator("sampler"), cfg.batch_size, probs)
+        self.sampler = MixedSampler(session.plan.generator("sampler"), cfg.batch_size, offline_probs(m.dataset, data))
         self.reward_scale = resolved_reward_scale(m.dataset.reward_scale, data.returns_e)
         self.explore = session.plan.generator("explore")
         self.phases = resolved_phases(m.phases, m.train.total_steps)

@@ -22,11 +22,18 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from experiments.loops.offline import PhasePosition, mixed_batch, normalized_score, reference_scores, restored_phase
+from experiments.loops.offline import (
+    PhasePosition,
+    mixed_batch,
+    normalized_score,
+    offline_probs,
+    reference_scores,
+    restored_phase,
+)
 from experiments.manifest import ManifestError
 from experiments.phases import resolved_phases
 from rl.core.datasets import offline_storage
-from rl.core.samplers import MixedSampler, return_weights
+from rl.core.samplers import MixedSampler
 from rl.core.seeding import generator_state, restore_generator
 
 __all__ = ["run_phased_on_policy", "validate_on_policy_phases"]
@@ -87,11 +94,8 @@ class _Run:
         self.dataset_sha256 = m.dataset.sha256
         self.score_refs = reference_scores(data.metadata)
         self.offline = offline_storage(data, self.agent.action_dtype)
-        probs = None
-        if m.dataset.weighting is not None:
-            probs = return_weights(data.returns_e, data.lengths_e, m.dataset.weighting.temperature)
         self.sampler = MixedSampler(session.plan.generator("offline-sampler"), self.agent.config.offline_batch_size,
-                                    probs)
+                                    offline_probs(m.dataset, data))
         self.phases = resolved_phases(m.phases, m.train.total_steps)
         self.pos = PhasePosition()
         self.online_checkpoint = False  # the run resumed from a checkpoint of the online phase
