@@ -24,10 +24,14 @@ from agents.common.torch_state import (
     optimizer_state,
 )
 from agents.ppo.config import PPOConfig
-from agents.ppo.loss import ppo_loss
+from agents.ppo.fused import fused_ppo_grads
+from agents.ppo.loss import STATS, ppo_loss
 from agents.ppo.networks import ActorCritic
 
 __all__ = ["PPOAgent"]
+
+_APPROX_KL = STATS.index("train/approx_kl")
+"""Index of ``train/approx_kl`` in the stacked statistics (`agents.ppo.loss.STATS`)."""
 
 
 class PPOAgent:
@@ -95,7 +99,7 @@ class PPOAgent:
     @torch.inference_mode()
     def value(self, obs_b: np.ndarray) -> np.ndarray:
         """State values ``[B, K]``."""
-        return self.net.vf(self._obs(obs_b)).numpy()
+        return self.net.value(self._obs(obs_b)).numpy()
 
     def update(self, batch: dict[str, np.ndarray], minibatches, progress: float) -> dict[str, float]:
         """Epochs of clipped-PPO minibatch steps over one rollout.
@@ -125,40 +129,50 @@ class PPOAgent:
             adv = adv_bk.sum(-1)
         valid = batch["valid"]
         weight = None if valid.all() else torch.from_numpy(valid.astype(np.float32))
-        stats_sum: dict[str, torch.Tensor] = {}
+        # With ent_coef 0 the entropy is a logged statistic only: computing it outside the graph keeps
+        # its ops out of every backward pass (the loss and the gradients are the same).
+        entropy_grad = cfg.ent_coef != 0.0
+        stats_sum: torch.Tensor | None = None
         n_mb = 0
         stop = False
         rows = len(batch["obs"])
+        full_adv = None
         for epoch_batches in minibatches:
             for idx in epoch_batches:
                 if len(idx) == rows:  # one minibatch is the whole rollout: no gather needed
-                    mb = (obs, action, adv, old_logp, old_value, returns, weight)
+                    if full_adv is None:  # ... and its normalised advantages are the same every epoch
+                        full_adv = _normalized(adv) if cfg.normalize_advantage and rows > 1 else adv
+                    mb = (obs, action, full_adv, old_logp, old_value, returns, weight)
                 else:
                     i = torch.from_numpy(idx)
                     mb = (obs[i], action[i], adv[i], old_logp[i], old_value[i], returns[i],
                           None if weight is None else weight[i])
-                mb_obs, mb_action, a, mb_old_logp, mb_old_value, mb_returns, mb_weight = mb
-                logp, entropy, value = self.net.evaluate(mb_obs, mb_action)
-                if cfg.normalize_advantage and len(idx) > 1:
-                    a = (a - a.mean()) / (a.std() + 1e-8)
-                loss, stats = ppo_loss(logp, mb_old_logp, a, value, mb_old_value, mb_returns, entropy,
-                                       mb_weight, clip, cfg.clip_range_vf, cfg.vf_coef, cfg.ent_coef)
-                if cfg.target_kl is not None and stats["train/approx_kl"] > 1.5 * cfg.target_kl:
+                    if cfg.normalize_advantage and len(idx) > 1:
+                        mb = (mb[0], mb[1], _normalized(mb[2]), *mb[3:])
+                if cfg.fused_update:
+                    stacked = fused_ppo_grads(self.net, *mb, clip, cfg.clip_range_vf, cfg.vf_coef, cfg.ent_coef)
+                else:
+                    mb_obs, mb_action, a, mb_old_logp, mb_old_value, mb_returns, mb_weight = mb
+                    logp, entropy, value = self.net.evaluate(mb_obs, mb_action, entropy_grad)
+                    loss, stats = ppo_loss(logp, mb_old_logp, a, value, mb_old_value, mb_returns, entropy,
+                                           mb_weight, clip, cfg.clip_range_vf, cfg.vf_coef, cfg.ent_coef)
+                    stacked = torch.stack(list(stats.values()))  # one sum per minibatch, not one per statistic
+                if cfg.target_kl is not None and stacked[_APPROX_KL] > 1.5 * cfg.target_kl:
                     stop = True
                     break
-                zero_grad(self._params)
-                loss.backward()
+                if not cfg.fused_update:
+                    zero_grad(self._params)
+                    loss.backward()
                 clip_grad_norm(self._params, cfg.max_grad_norm)
                 self.optimizer.fast_step()
-                for k, v in stats.items():
-                    stats_sum[k] = stats_sum[k] + v if k in stats_sum else v
+                stats_sum = stacked if stats_sum is None else stats_sum.add_(stacked)
                 n_mb += 1
             if stop:
                 break
         self.updates += 1
         if self.obs_rms is not None:
             self.obs_rms.update(batch["obs"][valid])
-        out = {k: float(v) / max(n_mb, 1) for k, v in stats_sum.items()} if n_mb else {}
+        out = {k: v / n_mb for k, v in zip(STATS, stats_sum.tolist(), strict=True)} if n_mb else {}
         out["train/learning_rate"] = lr
         out["train/clip_range"] = clip
         out["train/explained_variance"] = _explained_variance(batch["value"], batch["returns"])
@@ -193,6 +207,12 @@ class PPOAgent:
         return module_arrays(self.net, "net/"), {
             "obs_rms": None if self.obs_rms is None else self.obs_rms.state()
         }
+
+
+def _normalized(adv_b: torch.Tensor) -> torch.Tensor:
+    """Advantages normalised to zero mean and unit (sample) standard deviation, as SB3 does per minibatch."""
+    std, mean = torch.std_mean(adv_b)
+    return (adv_b - mean) / (std + 1e-8)
 
 
 def _explained_variance(value_bk: np.ndarray, returns_bk: np.ndarray) -> float:

@@ -41,6 +41,9 @@ class PPOConfig(StrictModel):
     """Global gradient-norm clip."""
     target_kl: float | None = Field(None, gt=0.0)
     """Stop the epoch loop early once the approximate KL exceeds this."""
+    fused_update: bool = True
+    """Compute each minibatch's loss and gradients in one pass without autograd (`agents.ppo.fused`,
+    tested against autograd); false trains through autograd on the same loss."""
     net_arch: list[int] = [64, 64]
     """Hidden layer widths, shared by the separate policy and value MLPs."""
     activation: Literal["tanh", "relu"] = "tanh"

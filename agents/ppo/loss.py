@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["ppo_loss"]
+__all__ = ["STATS", "ppo_loss"]
+
+STATS = ("train/policy_gradient_loss", "train/value_loss", "train/entropy_loss", "train/clip_fraction",
+         "train/approx_kl", "train/loss")
+"""The statistics ``ppo_loss`` returns, in order."""
 
 
 def ppo_loss(
@@ -54,13 +58,9 @@ def ppo_loss(
             clip_frac, approx_kl = clipped.mean(), kl.mean()
         else:
             clip_frac, approx_kl = (clipped * weight_b).sum() / denom, (kl * weight_b).sum() / denom
-    loss = policy_loss + vf_coef * value_loss - ent_coef * entropy
-    stats = {
-        "train/policy_gradient_loss": policy_loss.detach(),
-        "train/value_loss": value_loss.detach(),
-        "train/entropy_loss": -entropy.detach(),
-        "train/clip_fraction": clip_frac.detach(),
-        "train/approx_kl": approx_kl.detach(),
-        "train/loss": loss.detach(),
-    }
+    loss = policy_loss + vf_coef * value_loss
+    if ent_coef != 0.0:  # with 0 the entropy term adds nothing but a node to the backward pass
+        loss = loss - ent_coef * entropy
+    stats = dict(zip(STATS, (policy_loss.detach(), value_loss.detach(), -entropy.detach(), clip_frac.detach(),
+                             approx_kl.detach(), loss.detach()), strict=True))
     return loss, stats

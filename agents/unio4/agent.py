@@ -190,10 +190,10 @@ class UniO4Agent(DatasetNormalizedObs, BoxActorCritic):
         pi = fold_linear_stack(ensemble.member_layers(self.selected), mean, std, self._scale_t, self._center_t)
         vf = fold_linear_stack([(m.weight.detach(), m.bias.detach()) for m in _linears(self.net.value.net)], mean, std)
         with torch.no_grad():
-            for module, layers in ((self.ppo.net.pi, pi), (self.ppo.net.vf, vf)):
-                for linear, (w, b) in zip(_linears(module), layers, strict=True):
-                    linear.weight.copy_(w)
-                    linear.bias.copy_(b)
+            for member, layers in ((0, pi), (1, vf)):
+                for (weight, bias), (w, b) in zip(self.ppo.net.layers(member), layers, strict=True):
+                    weight.copy_(w)
+                    bias.copy_(b)
             self.ppo.net.log_std.copy_(ensemble.log_std[self.selected].clamp(-5.0, 2.0) + torch.log(self._scale_t))
         self.online = True
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
-from agents.common.optim import LeanAdam
+from agents.common.optim import LeanAdam, clip_grad_norm
 
 
 def _nets():
@@ -55,3 +56,16 @@ def test_fast_step_skips_parameters_without_gradients_like_step():
         lean.fast_step()
     for p, q in zip(ref_net.parameters(), net.parameters(), strict=True):
         assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize("max_norm", [0.05, 100.0])
+def test_clip_grad_norm_matches_torch_bit_for_bit(max_norm):
+    """Clipping (0.05) and not clipping (100): the same gradients and norm as torch's clip_grad_norm_."""
+    ref_net, net = _nets()
+    _grads(ref_net, 0)
+    _grads(net, 0)
+    ref_norm = torch.nn.utils.clip_grad_norm_(ref_net.parameters(), max_norm)
+    norm = clip_grad_norm(list(net.parameters()), max_norm)
+    assert norm == ref_norm.item()
+    for a, b in zip(ref_net.parameters(), net.parameters(), strict=True):
+        assert torch.equal(a.grad, b.grad)
