@@ -8,6 +8,11 @@ unless ``<workdir>/runs/pendulum-sac/medium`` exists; collect ``pendulum/medium-
 100 episodes) unless present; train IQL
 and TD3+BC offline; then IQL offline → online and SAC from scratch with the same online budget.
 Prints the behaviour policy's mean return (from the card) beside each final eval return.
+
+Measured (seed 0, 5,000 offline updates then 20,000 online steps, 10 eval episodes): IQL → online
+ends at -193.9 against SAC from scratch at -159.5 after the same 20,000 env steps. IQL's online
+phase plateaus near -190 whatever its knobs: ``agent.beta=10`` gave -193.6,
+``agent.beta=10 agent.expectile=0.9`` -188.4 and ``agent.learning_rate=1e-3`` -193.4.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ def clip_grad_norm(params: list[torch.Tensor], max_norm: float) -> float:
     total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))).item()
     # torch evaluates max_norm / t as t.reciprocal() * max_norm, all in float32
     coef = (np.float32(1.0) / (np.float32(total) + np.float32(1e-6))) * np.float32(max_norm)
-    if coef < 1.0:
+    if not coef >= 1.0:  # a NaN norm makes every gradient NaN, as torch's does
         torch._foreach_mul_(grads, float(coef))
     return total
 

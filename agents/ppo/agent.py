@@ -191,6 +191,7 @@ class PPOAgent:
 
     def load_state(self, arrays: dict[str, np.ndarray], json_state: dict[str, Any]) -> None:
         """Restore everything :meth:`state` saved."""
+        _refuse_separate_layout(arrays)
         load_module_arrays(self.net, arrays, "net/")
         if "optimizer" in json_state:
             load_optimizer_state(self.optimizer, arrays, json_state["optimizer"], "optim/")
@@ -207,6 +208,13 @@ class PPOAgent:
         return module_arrays(self.net, "net/"), {
             "obs_rms": None if self.obs_rms is None else self.obs_rms.state()
         }
+
+
+def _refuse_separate_layout(arrays: dict[str, np.ndarray]) -> None:
+    """Name the cause when a checkpoint holds PPO's earlier layout (separate ``pi.*``/``vf.*`` Sequentials)."""
+    if "net/pi.0.weight" in arrays and "net/w0" not in arrays:
+        raise AgentError("this PPO checkpoint stores the actor and critic as separate pi.*/vf.* layers, a layout "
+                         "this version no longer reads (it stacks them as w0, b0, ...); train the run again")
 
 
 def _normalized(adv_b: torch.Tensor) -> torch.Tensor:

@@ -21,8 +21,10 @@ class ActorCritic(nn.Module):
 
     The two networks' hidden layers have the same widths, so their weights are stacked
     ``w{i}: [M=2, in, out]`` and both hidden stacks cost one ``baddbmm`` per layer; the output layers
-    (``pi_head``, ``vf_head``) are ordinary ``nn.Linear``. The function and the initialisation are
-    those of two separate ``nn.Sequential`` MLPs; on PPO's CartPole minibatch (256 rows, [64, 64])
+    (``pi_head``, ``vf_head``) are ordinary ``nn.Linear``. The function and the initialisation's
+    distribution are those of two separate ``nn.Sequential`` MLPs (the random draws come in another
+    order, so a seed gives other initial weights than the earlier layout did, and checkpoints of
+    that layout, ``net/pi.*`` and ``net/vf.*``, do not load); on PPO's CartPole minibatch (256 rows, [64, 64])
     a forward-backward step took ~15% less time than with separate Sequentials (per-op overhead
     dominates at this size).
 
@@ -96,7 +98,7 @@ class ActorCritic(nn.Module):
 
     def value(self, obs_ba: torch.Tensor) -> torch.Tensor:
         """Values ``[B, K]``."""
-        return self(obs_ba)[1]
+        return self.vf_head(self.hidden(obs_ba)[-1][1])
 
     def sample(self, obs_ba: torch.Tensor, gen: torch.Generator, deterministic: bool):
         """(action, logprob_b, value_bk) for acting."""

@@ -69,3 +69,15 @@ def test_clip_grad_norm_matches_torch_bit_for_bit(max_norm):
     assert norm == ref_norm.item()
     for a, b in zip(ref_net.parameters(), net.parameters(), strict=True):
         assert torch.equal(a.grad, b.grad)
+
+
+def test_clip_grad_norm_of_a_nan_norm_is_nan_like_torchs():
+    ref_net, net = _nets()
+    for n in (ref_net, net):
+        _grads(n, 0)
+        with torch.no_grad():
+            next(n.parameters()).grad[0, 0] = float("nan")
+    torch.nn.utils.clip_grad_norm_(ref_net.parameters(), 0.5)
+    clip_grad_norm(list(net.parameters()), 0.5)
+    for a, b in zip(ref_net.parameters(), net.parameters(), strict=True):
+        assert torch.equal(a.grad.isnan(), b.grad.isnan()) and b.grad.isnan().all()

@@ -72,3 +72,19 @@ def test_layers_are_views_that_write_the_network():
             b.fill_(-1.0)
     assert torch.all(net.w0[1] == 0.5) and torch.all(net.b0[1] == -1.0)
     assert torch.all(net.vf_head.weight == 0.5) and not torch.all(net.w0[0] == 0.5)
+
+
+def test_checkpoint_of_the_separate_layout_is_refused_with_its_cause():
+    from gymnasium import spaces
+
+    from agents.base import AgentError
+    from agents.ppo.agent import PPOAgent
+    from agents.ppo.config import PPOConfig
+
+    agent = PPOAgent(PPOConfig(), spaces.Box(-1, 1, (4,)), spaces.Discrete(2), 1, 0)
+    arrays, meta = agent.state()
+    old = {k: v for k, v in arrays.items() if not k.startswith("net/")}
+    old.update({"net/pi.0.weight": arrays["net/w0"][0].T.copy(), "net/pi.0.bias": arrays["net/b0"][0, 0].copy()})
+    with pytest.raises(AgentError, match="separate pi.\\*/vf.\\* layers"):
+        agent.load_state(old, meta)
+    agent.load_state(arrays, meta)  # its own layout loads
