@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["mlp", "orthogonal_init", "tanh_gaussian_sample"]
+__all__ = ["mlp", "orthogonal_stacked_", "tanh_gaussian_sample"]
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 _LOG_2 = math.log(2.0)
@@ -26,13 +26,14 @@ def mlp(in_dim: int, hidden: list[int], out_dim: int, activation: str = "tanh") 
     return nn.Sequential(*layers)
 
 
-def orthogonal_init(net: nn.Sequential, out_gain: float) -> None:
-    """SB3's initialisation: orthogonal weights (gain √2, ``out_gain`` on the last layer), zero bias."""
-    linears = [m for m in net if isinstance(m, nn.Linear)]
-    for i, layer in enumerate(linears):
-        gain = out_gain if i == len(linears) - 1 else math.sqrt(2)
-        nn.init.orthogonal_(layer.weight, gain=gain)
-        nn.init.zeros_(layer.bias)
+def orthogonal_stacked_(w_io: torch.Tensor, gain: float) -> None:
+    """Write an orthogonal matrix (gain ``gain``, torch's global generator) into one member's
+    ``[in, out]`` slice of a stacked layer, drawn in ``nn.Linear``'s ``[out, in]`` layout so a member
+    is initialised exactly as a separate ``nn.Linear`` would be."""
+    weight_oi = torch.empty(w_io.shape[1], w_io.shape[0])
+    nn.init.orthogonal_(weight_oi, gain=gain)
+    with torch.no_grad():
+        w_io.copy_(weight_oi.T)
 
 
 def tanh_gaussian_sample(mean_ba: torch.Tensor, log_std_ba: torch.Tensor, gen: torch.Generator,

@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-from agents.common.networks import mlp, tanh_gaussian_sample
+from agents.common.networks import mlp, orthogonal_stacked_, tanh_gaussian_sample
 from agents.common.offpolicy import TwinQ
 
 __all__ = ["CQLNetworks", "TanhGaussianActor", "orthogonal_twin_q"]
@@ -51,9 +51,7 @@ def orthogonal_twin_q(q: TwinQ) -> None:
             w, b = getattr(q, f"w{i}"), getattr(q, f"b{i}")
             gain = 1e-2 if i == q.num_layers - 1 else math.sqrt(2)
             for c in range(w.shape[0]):
-                weight_oi = torch.empty(w.shape[2], w.shape[1])  # nn.Linear's [out, in] layout
-                nn.init.orthogonal_(weight_oi, gain=gain)
-                w[c].copy_(weight_oi.T)
+                orthogonal_stacked_(w[c], gain)
             b.zero_()
 
 

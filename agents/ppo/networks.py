@@ -11,6 +11,8 @@ import math
 import torch
 from torch import nn
 
+from agents.common.networks import orthogonal_stacked_
+
 __all__ = ["ActorCritic"]
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -60,12 +62,13 @@ class ActorCritic(nn.Module):
         for m in range(2):
             for i in range(self.num_hidden):
                 w, b = getattr(self, f"w{i}"), getattr(self, f"b{i}")
-                layer = nn.Linear(w.shape[1], w.shape[2])
+                layer = nn.Linear(w.shape[1], w.shape[2])  # torch's default draws, in both cases
                 if ortho:
-                    nn.init.orthogonal_(layer.weight, gain=math.sqrt(2))
-                    nn.init.zeros_(layer.bias)
-                w[m].copy_(layer.weight.T)
-                b[m, 0].copy_(layer.bias)
+                    orthogonal_stacked_(w[m], math.sqrt(2))
+                    b[m, 0].zero_()
+                else:
+                    w[m].copy_(layer.weight.T)
+                    b[m, 0].copy_(layer.bias)
 
     def layers(self, m: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Member ``m``'s (0 actor, 1 critic) layers as ``nn.Linear`` tensors ``(weight [out, in], bias [out])``,
