@@ -56,7 +56,8 @@ class MODQNAgent:
         self.action_dtype = "int64"
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.net = MOQNetworks(self.obs_dim, self.n_actions, k, list(config.net_arch))
+            self.net = MOQNetworks(self.obs_dim, self.n_actions, k, list(config.net_arch),
+                                   config.weight_features, config.weight_feature_scale)
         self.rng = np.random.default_rng([seed, 1])
         self.optimizer = torch.optim.Adam(self.net.q.parameters(), lr=schedule_value(config.learning_rate, 0.0))
         self._params = list(self.net.q.parameters())
@@ -94,17 +95,15 @@ class MODQNAgent:
             greedy_n = np.where(explore_n, random_n, greedy_n)
         return greedy_n + self._start, {}
 
-    def _relabel(self, obs_bd: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Observations ``[B, M, D]`` under M weights (the stored one first) and those weights ``[B, M, K]``."""
+    def _weights(self, obs_bd: np.ndarray) -> torch.Tensor:
+        """The M weights ``[B, M, K]`` each transition is trained under: its stored one first, then
+        M − 1 drawn uniformly from the simplex (hindsight relabelling)."""
         k, m = self.reward_dim, self.config.num_weight_samples
-        b = len(obs_bd)
-        w_bmk = np.empty((b, m, k), np.float32)
+        w_bmk = np.empty((len(obs_bd), m, k), np.float32)
         w_bmk[:, 0] = obs_bd[:, -k:]
         if m > 1:
-            w_bmk[:, 1:] = self.rng.dirichlet(np.ones(k), size=(b, m - 1))
-        obs_bmd = np.repeat(obs_bd[:, None, :], m, axis=1)
-        obs_bmd[:, :, -k:] = w_bmk
-        return torch.from_numpy(obs_bmd), torch.from_numpy(w_bmk)
+            w_bmk[:, 1:] = self.rng.dirichlet(np.ones(k), size=(len(obs_bd), m - 1))
+        return torch.from_numpy(w_bmk)
 
     def update(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
         """One gradient step. ``batch``: obs, action ``[B]``, reward ``[B, K]``, next_obs, terminated ``[B]``,
@@ -114,18 +113,19 @@ class MODQNAgent:
         if not isinstance(cfg.learning_rate, float):
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-        obs_bmd, w_bmk = self._relabel(np.asarray(batch["obs"], np.float32))
-        next_bmd, _ = self._relabel_with(np.asarray(batch["next_obs"], np.float32), w_bmk)
+        obs_bd = np.asarray(batch["obs"], np.float32)
+        w_bmk = self._weights(obs_bd)
+        obs_bd, next_bd = torch.from_numpy(obs_bd), torch.from_numpy(np.asarray(batch["next_obs"], np.float32))
         action_b = torch.from_numpy(np.asarray(batch["action"], dtype=np.int64)) - self._start
         reward_bk = torch.from_numpy(np.asarray(batch["reward"], np.float32).reshape(len(action_b), -1))
         terminated_b = torch.from_numpy(batch["terminated"]).float()
         discount = torch.from_numpy(batch["discount"]) if "discount" in batch else cfg.gamma
         with torch.no_grad():
-            next_target = self.net.q_target(next_bmd)
-            next_select = self.net.q(next_bmd) if cfg.double_q else next_target
+            next_target = self.net.q_target(next_bd, w_bmk)
+            next_select = self.net.q(next_bd, w_bmk) if cfg.double_q else next_target
             y_bmk = vector_target(reward_bk, terminated_b, discount, w_bmk, next_target, next_select,
                                   cfg.target == "envelope")
-        q_bmak = self.net.q(obs_bmd)
+        q_bmak = self.net.q(obs_bd, w_bmk)
         b, m, _, k = q_bmak.shape
         q_bmk = torch.gather(q_bmak, 2, action_b[:, None, None, None].expand(b, m, 1, k)).squeeze(2)
         loss, vector, utility = envelope_loss(q_bmk, y_bmk, w_bmk, cfg.utility_loss_coef)
@@ -137,11 +137,6 @@ class MODQNAgent:
         return {"train/loss": loss.item(), "train/vector_loss": vector.item(), "train/utility_loss": utility.item(),
                 "train/learning_rate": lr, "train/n_updates": float(self.updates),
                 "rollout/exploration_rate": self.exploration_rate}
-
-    def _relabel_with(self, obs_bd: np.ndarray, w_bmk: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        obs_bmd = np.repeat(obs_bd[:, None, :], w_bmk.shape[1], axis=1)
-        obs_bmd[:, :, -self.reward_dim:] = w_bmk.numpy()
-        return torch.from_numpy(obs_bmd), w_bmk
 
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Weights (target included) and optimizer as arrays; counters, ε and the generator as JSON."""

@@ -27,9 +27,19 @@ class MODQNConfig(DQNConfig):
     positions, batch 256 and a Polyak target as well (``experiments/manifests/dst_dqn.yaml``),
     ``conditioned`` reaches 8, 9, 9. The remaining misses come from blending: a network smooth in the
     weights blends the return vectors of neighbouring treasures near the edges of their weight ranges,
-    so hull points whose range spans only a few sweep weights need Q values accurate to a few hundredths."""
+    so hull points whose range spans only a few sweep weights need Q values accurate to a few hundredths.
+    ``weight_features`` reduces that blending (the manifest's seeds 1 and 2 then reach the whole front)."""
     num_weight_samples: int = Field(8, ge=1, le=256)
     """Weights each sampled transition is trained under: its own plus this many − 1 drawn uniformly
     from the simplex (hindsight relabelling); also the set the envelope maximises over."""
     utility_loss_coef: float = Field(0.5, ge=0.0, le=1.0)
     """λ in ``(1 − λ) · vector loss + λ · utility loss`` (Yang et al.'s L_A and L_B, both Huber)."""
+    weight_features: int = Field(0, ge=0, le=256)
+    """Random Fourier features of the weights added to the Q-network's input: ``sin`` and ``cos`` of
+    ``2π B w`` with ``B ~ N(0, weight_feature_scale²)``, ``[F, K]``, drawn from the seed and saved with
+    the weights (Tancik et al. 2020). A ReLU network fed the raw weights alone fits functions that
+    change slowly in ``w``, and blends the return vectors of neighbouring policies near the edges of
+    their weight ranges; 0 feeds the raw weights only."""
+    weight_feature_scale: float = Field(3.0, gt=0.0, le=100.0)
+    """Standard deviation of the Fourier frequencies (cycles per unit of weight): higher resolves
+    narrower weight ranges and fits more noise."""

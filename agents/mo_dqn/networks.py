@@ -1,37 +1,74 @@
 """Multi-objective Q-networks: ``q(s ‖ w) -> [B, A, K]`` and a target copy.
 
-Axis letters: B batch, A discrete actions, K reward objectives.
+Axis letters: B batch, M weights per transition, A discrete actions, K reward objectives,
+S state features (the observation without its last K entries, the weights), F Fourier features.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
+from torch.nn import functional as F  # noqa: N812
 
 from agents.common.networks import mlp
 
-__all__ = ["MOQNetworks"]
+__all__ = ["MOQNetworks", "VectorQ"]
 
 
 class VectorQ(nn.Module):
-    """A ReLU MLP whose ``A * K`` outputs are read as ``[B, A, K]``."""
+    """A ReLU MLP over ``[s, w, sin 2πBw, cos 2πBw]`` whose ``A * K`` outputs are read as ``[B, A, K]``.
 
-    def __init__(self, obs_dim: int, n_actions: int, reward_dim: int, hidden: list[int]):
+    ``B`` (``[F, K]``, drawn once from ``N(0, scale²)`` and saved with the weights) gives random
+    Fourier features of the weights (Tancik et al. 2020). A ReLU MLP fed only ``w`` is biased towards
+    functions that vary slowly in ``w``, while the vector value of a weight-conditioned policy jumps
+    wherever the best policy changes; with ``F = 0`` the input is ``[s, w]`` alone.
+
+    Called with the weights apart (``forward(obs, w_bmk)``), the first layer's state part is computed
+    once per observation and shared by its M weights.
+    """
+
+    def __init__(self, obs_dim: int, n_actions: int, reward_dim: int, hidden: list[int],
+                 weight_features: int = 0, feature_scale: float = 1.0):
         super().__init__()
         self.n_actions = n_actions
         self.reward_dim = reward_dim
-        self.body = mlp(obs_dim, hidden, n_actions * reward_dim, "relu")
+        self.state_dim = obs_dim - reward_dim
+        self.body = mlp(obs_dim + 2 * weight_features, hidden, n_actions * reward_dim, "relu")
+        if weight_features:
+            self.register_buffer("feature_freqs", torch.randn(weight_features, reward_dim) * feature_scale)
+        else:
+            self.feature_freqs = None
 
-    def forward(self, obs_bd: torch.Tensor) -> torch.Tensor:
-        return self.body(obs_bd).view(*obs_bd.shape[:-1], self.n_actions, self.reward_dim)
+    def weight_inputs(self, w_k: torch.Tensor) -> torch.Tensor:
+        """The network's weight inputs ``[..., K + 2F]``: the weights and their Fourier features."""
+        if self.feature_freqs is None:
+            return w_k
+        z = (2.0 * math.pi) * (w_k @ self.feature_freqs.T)
+        return torch.cat([w_k, torch.sin(z), torch.cos(z)], dim=-1)
+
+    def forward(self, obs_bd: torch.Tensor, w_bmk: torch.Tensor | None = None) -> torch.Tensor:
+        """``[B, A, K]`` for observations that end in their weights; with ``w_bmk``, ``[B, M, A, K]``
+        for each observation's state part under each of its M weights (its own weights are ignored)."""
+        s = self.state_dim
+        if w_bmk is None:
+            x = torch.cat([obs_bd[..., :s], self.weight_inputs(obs_bd[..., s:])], dim=-1)
+            return self.body(x).view(*obs_bd.shape[:-1], self.n_actions, self.reward_dim)
+        first = self.body[0]
+        h_bh = F.linear(obs_bd[:, :s], first.weight[:, :s], first.bias)
+        h_bmh = torch.relu(h_bh[:, None, :] + self.weight_inputs(w_bmk) @ first.weight[:, s:].T)
+        out = self.body[2:](h_bmh)
+        return out.view(*w_bmk.shape[:2], self.n_actions, self.reward_dim)
 
 
 class MOQNetworks(nn.Module):
     """``q`` and ``q_target`` (a periodically synchronised, gradient-free copy)."""
 
-    def __init__(self, obs_dim: int, n_actions: int, reward_dim: int, hidden: list[int]):
+    def __init__(self, obs_dim: int, n_actions: int, reward_dim: int, hidden: list[int],
+                 weight_features: int = 0, feature_scale: float = 1.0):
         super().__init__()
-        self.q = VectorQ(obs_dim, n_actions, reward_dim, hidden)
-        self.q_target = VectorQ(obs_dim, n_actions, reward_dim, hidden)
+        self.q = VectorQ(obs_dim, n_actions, reward_dim, hidden, weight_features, feature_scale)
+        self.q_target = VectorQ(obs_dim, n_actions, reward_dim, hidden, weight_features, feature_scale)
         self.q_target.load_state_dict(self.q.state_dict())
         self.q_target.requires_grad_(False)

@@ -2,8 +2,9 @@
 front's convex hull after 10k env steps (about three minutes on 2 cores).
 
 Measured (seed 0, experiments/manifests/dst_dqn.yaml at 10k steps, its learning rate decaying to 0
-over those 10k): 6 of the 9 hull points, HV 371.3 of the true front's 401.8; at the manifest's 60k
-steps seeds 0-2 reach 8, 9 and 9 (benchmarks/mo_dst.py). The thresholds leave one hull point and
+over those 10k): 6 of the 9 hull points, HV 373.2 of the true front's 401.8 (371.3 before the
+manifest's weight features); at the manifest's 60k steps seeds 0-2 reach 8, 9 and 9
+(benchmarks/mo_dst.py). The thresholds leave one hull point and
 ~3% of HV for platform variation.
 """
 

@@ -15,6 +15,7 @@ from agents.base import AgentError
 from agents.mo_dqn.agent import MODQNAgent
 from agents.mo_dqn.config import MODQNConfig
 from agents.mo_dqn.loss import vector_target
+from agents.mo_dqn.networks import VectorQ
 from agents.ppo.agent import PPOAgent
 from agents.ppo.config import PPOConfig
 
@@ -46,8 +47,9 @@ def batch(rng, b=16):
             .astype(np.float32), "terminated": rng.random(b) < 0.2, "truncated": np.zeros(b, bool)}
 
 
-def test_mo_dqn_updates_and_round_trips_its_state():
-    cfg = MODQNConfig(net_arch=[16], num_weight_samples=3)
+@pytest.mark.parametrize("features", [0, 8])
+def test_mo_dqn_updates_and_round_trips_its_state(features):
+    cfg = MODQNConfig(net_arch=[16], num_weight_samples=3, weight_features=features)
     agent = MODQNAgent(cfg, OBS, spaces.Discrete(4), 2, seed=0)
     rng = np.random.default_rng(0)
     metrics = agent.update(batch(rng))
@@ -59,6 +61,40 @@ def test_mo_dqn_updates_and_round_trips_its_state():
     assert agent.update(b) == other.update(b)
     obs = b["obs"][:4]
     assert agent.act(obs, deterministic=True)[0].tolist() == other.act(obs, deterministic=True)[0].tolist()
+
+
+@pytest.mark.parametrize("features", [0, 6])
+def test_vector_q_shares_the_state_part_across_weights(features):
+    """forward(obs, w_bmk) is forward of each observation with its weights replaced by each w_bm."""
+    torch.manual_seed(0)
+    net = VectorQ(5, 3, 2, [16, 8], weight_features=features, feature_scale=3.0)
+    obs_bd = torch.rand(4, 5)
+    w_bmk = torch.distributions.Dirichlet(torch.ones(2)).sample((4, 7))
+    relabelled = obs_bd[:, None, :].repeat(1, 7, 1)
+    relabelled[..., -2:] = w_bmk
+    torch.testing.assert_close(net(obs_bd, w_bmk), net(relabelled))
+    assert net(obs_bd).shape == (4, 3, 2)
+    assert ("feature_freqs" in net.state_dict()) == bool(features)
+
+
+def test_weight_features_resolve_a_sharp_change_in_the_weights():
+    """A step in w (a policy switch) is fitted far closer with Fourier features than from w alone."""
+    def fit(features):
+        torch.manual_seed(0)
+        net = VectorQ(3, 1, 2, [32], weight_features=features, feature_scale=3.0)
+        opt = torch.optim.Adam(net.parameters(), 3e-3)
+        w1 = torch.linspace(0, 1, 256)[:, None]
+        obs = torch.cat([torch.ones(256, 1), w1, 1 - w1], 1)
+        y = (w1 > 0.53).float().repeat(1, 2)
+        for _ in range(600):
+            loss = (net(obs)[:, 0] - y).square().mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return loss.item()
+
+    plain, fourier = fit(0), fit(16)
+    assert fourier < 0.25 * plain, (plain, fourier)
 
 
 def test_mo_dqn_needs_weights_in_the_observation():
