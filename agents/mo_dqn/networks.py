@@ -53,6 +53,8 @@ class VectorQ(nn.Module):
         for each observation's state part under each of its M weights (its own weights are ignored)."""
         s = self.state_dim
         if w_bmk is None:
+            if self.feature_freqs is None:  # the input is the observation itself: no copy on the acting path
+                return self.body(obs_bd).view(*obs_bd.shape[:-1], self.n_actions, self.reward_dim)
             x = torch.cat([obs_bd[..., :s], self.weight_inputs(obs_bd[..., s:])], dim=-1)
             return self.body(x).view(*obs_bd.shape[:-1], self.n_actions, self.reward_dim)
         first = self.body[0]
