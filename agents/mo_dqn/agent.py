@@ -48,6 +48,9 @@ class MODQNAgent:
         if self.obs_dim <= k or not (np.all(obs_space.low[-k:] == 0) and np.all(obs_space.high[-k:] == 1)):
             raise AgentError("agent.algo=mo_dqn reads the objective weights from the last K observation entries; "
                              "add {name: WeightConditionedObservation} to env.wrappers")
+        if config.weight_feature_basis == "fourier" and config.weight_features % k:
+            raise AgentError(f"agent.weight_features={config.weight_features} must be a multiple of the env's "
+                             f"K={k} objectives for weight_feature_basis=fourier (F/K frequencies per objective)")
         self.config = config
         self.reward_dim = k
         self.n_actions = int(action_space.n)
@@ -57,7 +60,8 @@ class MODQNAgent:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.net = MOQNetworks(self.obs_dim, self.n_actions, k, list(config.net_arch),
-                                   config.weight_features, config.weight_feature_scale)
+                                   config.weight_features, config.weight_feature_scale,
+                                   config.weight_feature_basis)
         self.rng = np.random.default_rng([seed, 1])
         self.optimizer = torch.optim.Adam(self.net.q.parameters(), lr=schedule_value(config.learning_rate, 0.0))
         self._params = list(self.net.q.parameters())
@@ -113,9 +117,9 @@ class MODQNAgent:
         if not isinstance(cfg.learning_rate, float):
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-        obs_bd = np.asarray(batch["obs"], np.float32)
-        w_bmk = self._weights(obs_bd)
-        obs_bd, next_bd = torch.from_numpy(obs_bd), torch.from_numpy(np.asarray(batch["next_obs"], np.float32))
+        obs_np = np.asarray(batch["obs"], np.float32)
+        w_bmk = self._weights(obs_np)
+        obs_bd, next_bd = torch.from_numpy(obs_np), torch.from_numpy(np.asarray(batch["next_obs"], np.float32))
         action_b = torch.from_numpy(np.asarray(batch["action"], dtype=np.int64)) - self._start
         reward_bk = torch.from_numpy(np.asarray(batch["reward"], np.float32).reshape(len(action_b), -1))
         terminated_b = torch.from_numpy(batch["terminated"]).float()

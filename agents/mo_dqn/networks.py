@@ -14,30 +14,34 @@ from torch.nn import functional as F  # noqa: N812
 
 from agents.common.networks import mlp
 
-__all__ = ["MOQNetworks", "VectorQ"]
+__all__ = ["MOQNetworks", "VectorQ", "feature_frequencies"]
 
 
 class VectorQ(nn.Module):
     """A ReLU MLP over ``[s, w, sin 2πBw, cos 2πBw]`` whose ``A * K`` outputs are read as ``[B, A, K]``.
 
-    ``B`` (``[F, K]``, drawn once from ``N(0, scale²)`` and saved with the weights) gives random
-    Fourier features of the weights (Tancik et al. 2020). A ReLU MLP fed only ``w`` is biased towards
-    functions that vary slowly in ``w``, while the vector value of a weight-conditioned policy jumps
-    wherever the best policy changes; with ``F = 0`` the input is ``[s, w]`` alone.
+    ``B`` (``[F, K]``, saved with the weights) holds the frequencies of Fourier features of the
+    weights. ``basis="random"``: drawn once from ``N(0, scale²)`` (random Fourier features, Tancik et
+    al. 2020). ``basis="fourier"``: the integer frequencies ``1 .. F/K`` along each objective's axis
+    (the uncoupled Fourier basis of Konidaris et al. 2011), the same for every seed. A ReLU MLP fed
+    only ``w`` is biased towards functions that vary slowly in ``w``, while the vector value of a
+    weight-conditioned policy jumps wherever the best policy changes; with ``F = 0`` the input is
+    ``[s, w]`` alone.
 
     Called with the weights apart (``forward(obs, w_bmk)``), the first layer's state part is computed
     once per observation and shared by its M weights.
     """
 
     def __init__(self, obs_dim: int, n_actions: int, reward_dim: int, hidden: list[int],
-                 weight_features: int = 0, feature_scale: float = 1.0):
+                 weight_features: int = 0, feature_scale: float = 1.0, basis: str = "random"):
         super().__init__()
         self.n_actions = n_actions
         self.reward_dim = reward_dim
         self.state_dim = obs_dim - reward_dim
         self.body = mlp(obs_dim + 2 * weight_features, hidden, n_actions * reward_dim, "relu")
         if weight_features:
-            self.register_buffer("feature_freqs", torch.randn(weight_features, reward_dim) * feature_scale)
+            freqs = feature_frequencies(weight_features, reward_dim, feature_scale, basis)
+            self.register_buffer("feature_freqs", freqs)
         else:
             self.feature_freqs = None
 
@@ -64,13 +68,25 @@ class VectorQ(nn.Module):
         return out.view(*w_bmk.shape[:2], self.n_actions, self.reward_dim)
 
 
+def feature_frequencies(features: int, reward_dim: int, scale: float, basis: str) -> torch.Tensor:
+    """``B [F, K]``: ``N(0, scale²)`` draws from torch's generator (``random``), or row ``j·e_k`` for
+    objective ``k`` and ``j = 1 .. F/K``, objective by objective (``fourier``; F a multiple of K)."""
+    if basis == "random":
+        return torch.randn(features, reward_dim) * scale
+    if basis != "fourier" or features % reward_dim:
+        raise ValueError(f"weight features: basis {basis!r} with F={features} for K={reward_dim} objectives; "
+                         "use basis 'random', or 'fourier' with F a multiple of K")
+    per_objective = torch.arange(1, features // reward_dim + 1, dtype=torch.float32)
+    return torch.kron(torch.eye(reward_dim), per_objective[:, None])
+
+
 class MOQNetworks(nn.Module):
     """``q`` and ``q_target`` (a periodically synchronised, gradient-free copy)."""
 
     def __init__(self, obs_dim: int, n_actions: int, reward_dim: int, hidden: list[int],
-                 weight_features: int = 0, feature_scale: float = 1.0):
+                 weight_features: int = 0, feature_scale: float = 1.0, basis: str = "random"):
         super().__init__()
-        self.q = VectorQ(obs_dim, n_actions, reward_dim, hidden, weight_features, feature_scale)
-        self.q_target = VectorQ(obs_dim, n_actions, reward_dim, hidden, weight_features, feature_scale)
+        self.q = VectorQ(obs_dim, n_actions, reward_dim, hidden, weight_features, feature_scale, basis)
+        self.q_target = VectorQ(obs_dim, n_actions, reward_dim, hidden, weight_features, feature_scale, basis)
         self.q_target.load_state_dict(self.q.state_dict())
         self.q_target.requires_grad_(False)

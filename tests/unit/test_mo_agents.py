@@ -15,7 +15,7 @@ from agents.base import AgentError
 from agents.mo_dqn.agent import MODQNAgent
 from agents.mo_dqn.config import MODQNConfig
 from agents.mo_dqn.loss import vector_target
-from agents.mo_dqn.networks import VectorQ
+from agents.mo_dqn.networks import VectorQ, feature_frequencies
 from agents.ppo.agent import PPOAgent
 from agents.ppo.config import PPOConfig
 
@@ -47,9 +47,9 @@ def batch(rng, b=16):
             .astype(np.float32), "terminated": rng.random(b) < 0.2, "truncated": np.zeros(b, bool)}
 
 
-@pytest.mark.parametrize("features", [0, 8])
-def test_mo_dqn_updates_and_round_trips_its_state(features):
-    cfg = MODQNConfig(net_arch=[16], num_weight_samples=3, weight_features=features)
+@pytest.mark.parametrize(("features", "basis"), [(0, "random"), (8, "random"), (8, "fourier")])
+def test_mo_dqn_updates_and_round_trips_its_state(features, basis):
+    cfg = MODQNConfig(net_arch=[16], num_weight_samples=3, weight_features=features, weight_feature_basis=basis)
     agent = MODQNAgent(cfg, OBS, spaces.Discrete(4), 2, seed=0)
     rng = np.random.default_rng(0)
     metrics = agent.update(batch(rng))
@@ -95,6 +95,26 @@ def test_weight_features_resolve_a_sharp_change_in_the_weights():
 
     plain, fourier = fit(0), fit(16)
     assert fourier < 0.25 * plain, (plain, fourier)
+
+
+def test_fourier_basis_is_integer_frequencies_per_objective_and_the_same_for_every_seed():
+    expected = torch.tensor([[1.0, 0, 0], [2, 0, 0], [0, 1, 0], [0, 2, 0], [0, 0, 1], [0, 0, 2]])
+    torch.testing.assert_close(feature_frequencies(6, 3, 3.0, "fourier"), expected)
+    nets = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        nets.append(VectorQ(5, 3, 3, [8], weight_features=6, basis="fourier"))
+    torch.testing.assert_close(nets[0].feature_freqs, nets[1].feature_freqs)
+    assert not torch.equal(nets[0].body[0].weight, nets[1].body[0].weight)
+    torch.manual_seed(0)
+    random_b = VectorQ(5, 3, 3, [8], weight_features=6, feature_scale=3.0).feature_freqs
+    assert random_b.shape == (6, 3) and not torch.equal(random_b, expected)
+
+
+def test_fourier_basis_needs_a_multiple_of_the_objectives():
+    cfg = MODQNConfig(net_arch=[16], weight_features=7, weight_feature_basis="fourier")
+    with pytest.raises(AgentError, match=r"agent.weight_features=7 must be a multiple of the env's K=2"):
+        MODQNAgent(cfg, OBS, spaces.Discrete(4), 2, seed=0)
 
 
 def test_mo_dqn_needs_weights_in_the_observation():
