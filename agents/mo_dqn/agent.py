@@ -48,9 +48,6 @@ class MODQNAgent:
         if self.obs_dim <= k or not (np.all(obs_space.low[-k:] == 0) and np.all(obs_space.high[-k:] == 1)):
             raise AgentError("agent.algo=mo_dqn reads the objective weights from the last K observation entries; "
                              "add {name: WeightConditionedObservation} to env.wrappers")
-        if config.weight_feature_basis == "fourier" and config.weight_features % k:
-            raise AgentError(f"agent.weight_features={config.weight_features} must be a multiple of the env's "
-                             f"K={k} objectives for weight_feature_basis=fourier (F/K frequencies per objective)")
         self.config = config
         self.reward_dim = k
         self.n_actions = int(action_space.n)
@@ -59,9 +56,12 @@ class MODQNAgent:
         self.action_dtype = "int64"
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.net = MOQNetworks(self.obs_dim, self.n_actions, k, list(config.net_arch),
-                                   config.weight_features, config.weight_feature_scale,
-                                   config.weight_feature_basis)
+            try:
+                self.net = MOQNetworks(self.obs_dim, self.n_actions, k, list(config.net_arch),
+                                       config.weight_features, config.weight_feature_scale,
+                                       config.weight_feature_basis)
+            except ValueError as err:  # the weight features' frequencies do not fit this env
+                raise AgentError(f"agent.{err}") from None
         self.rng = np.random.default_rng([seed, 1])
         self.optimizer = torch.optim.Adam(self.net.q.parameters(), lr=schedule_value(config.learning_rate, 0.0))
         self._params = list(self.net.q.parameters())

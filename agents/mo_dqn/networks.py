@@ -73,9 +73,11 @@ def feature_frequencies(features: int, reward_dim: int, scale: float, basis: str
     objective ``k`` and ``j = 1 .. F/K``, objective by objective (``fourier``; F a multiple of K)."""
     if basis == "random":
         return torch.randn(features, reward_dim) * scale
-    if basis != "fourier" or features % reward_dim:
-        raise ValueError(f"weight features: basis {basis!r} with F={features} for K={reward_dim} objectives; "
-                         "use basis 'random', or 'fourier' with F a multiple of K")
+    if basis != "fourier":
+        raise ValueError(f"weight_feature_basis={basis!r} is neither 'random' nor 'fourier'")
+    if features % reward_dim:
+        raise ValueError(f"weight_features={features} must be a multiple of the env's K={reward_dim} objectives "
+                         "for weight_feature_basis=fourier (F/K frequencies per objective)")
     per_objective = torch.arange(1, features // reward_dim + 1, dtype=torch.float32)
     return torch.kron(torch.eye(reward_dim), per_objective[:, None])
 
