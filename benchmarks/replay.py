@@ -9,8 +9,10 @@ next_obs, action, reward [K=1], terminated, truncated, valid), SB3's a ``ReplayB
 Inputs are drawn once, up front, and cycled, so neither side pays for random numbers it does not
 own. Rounds alternate ours and SB3; the table shows the median of ``--repeats`` rounds.
 
-* ``add, 1 env``: one transition per call, as SB3's loop adds with ``n_envs=1``
-  (ours ``Storage.add``; SB3 ``ReplayBuffer.add(obs, next_obs, action, reward, done, infos)``).
+* ``add, 1 env``: one transition per call, as SB3's loop adds with ``n_envs=1`` (ours the
+  ``Storage.row_writer`` the off-policy loop writes with; SB3
+  ``ReplayBuffer.add(obs, next_obs, action, reward, done, infos)``). The row below it times ours
+  through the keyword ``Storage.add(**fields)`` as well.
 * ``add, 16 envs``: one vector step of 16 envs per call (both buffers built with 16 envs);
   transitions per second.
 * ``add, batched``: ours ``Storage.extend`` of 1000 rows per call (bulk loading, e.g. an offline
@@ -79,17 +81,32 @@ def sb3_infos(data: dict[str, np.ndarray]) -> list[list[dict]]:
             for te_n, tr_n in zip(data["terminated"], data["truncated"], strict=True)]
 
 
+ROW = ("obs", "next_obs", "action", "reward", "terminated", "truncated", "valid")
+"""The order in which experiments/loops/offpolicy.py's row writer takes the fields."""
+
+
 def add_ours(n_envs: int, calls: int) -> float:
-    """Transitions per second through ``Storage.add``."""
+    """Transitions per second through ``Storage.row_writer``, called as experiments/loops/offpolicy.py calls it."""
     data, storage = pool(n_envs), ours_storage(n_envs)
-    rows = [tuple(data[k][i] for k in ("obs", "next_obs", "action", "reward", "terminated", "truncated", "valid"))
-            for i in range(POOL)]
+    rows = [tuple(data[k][i] for k in ROW) for i in range(POOL)]
+    write = storage.row_writer(ROW)
     start = time.perf_counter()
-    for i in range(calls):  # called as experiments/loops/offpolicy.py calls it
+    for i in range(calls):
+        obs, next_obs, action, reward, terminated, truncated, valid = rows[i % POOL]
+        write(obs, next_obs, action, reward, terminated, truncated, valid)
+    return calls * n_envs / (time.perf_counter() - start)
+
+
+def add_ours_keywords(calls: int) -> float:
+    """Transitions per second through the keyword ``Storage.add(**fields)``, 1 env."""
+    data, storage = pool(1), ours_storage(1)
+    rows = [tuple(data[k][i] for k in ROW) for i in range(POOL)]
+    start = time.perf_counter()
+    for i in range(calls):
         obs, next_obs, action, reward, terminated, truncated, valid = rows[i % POOL]
         storage.add(obs=obs, next_obs=next_obs, action=action, reward=reward, terminated=terminated,
                     truncated=truncated, valid=valid)
-    return calls * n_envs / (time.perf_counter() - start)
+    return calls / (time.perf_counter() - start)
 
 
 def add_sb3(n_envs: int, calls: int) -> float:
@@ -172,6 +189,7 @@ def main() -> None:
     for _ in range(args.repeats):
         record("add1 ours", add_ours(1, args.adds))
         record("add1 sb3", add_sb3(1, args.adds))
+        record("add1 ours kw", add_ours_keywords(args.adds))
         record("add16 ours", add_ours(16, args.adds // 4))
         record("add16 sb3", add_sb3(16, args.adds // 4))
         record("extend ours", extend_ours(max(args.adds // 1000, 1)))
@@ -184,6 +202,8 @@ def main() -> None:
         table.add_column(col, justify="right")
     table.add_row("add, 1 env (transitions/s)", f"{med['add1 ours']:,.0f}", f"{med['add1 sb3']:,.0f}",
                   f"{med['add1 ours'] / med['add1 sb3']:.2f}x", ">= 3x")
+    table.add_row("add, 1 env, Storage.add(**fields)", f"{med['add1 ours kw']:,.0f}", f"{med['add1 sb3']:,.0f}",
+                  f"{med['add1 ours kw'] / med['add1 sb3']:.2f}x", "")
     table.add_row("add, 16 envs (transitions/s)", f"{med['add16 ours']:,.0f}", f"{med['add16 sb3']:,.0f}",
                   f"{med['add16 ours'] / med['add16 sb3']:.2f}x", "")
     table.add_row("add, batched 1000 rows (transitions/s)", f"{med['extend ours']:,.0f}",

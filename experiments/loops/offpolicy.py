@@ -150,6 +150,7 @@ def _train(session, progress) -> None:
     total, log_every = m.train.total_steps, m.train.log_every_steps
     next_log = (counters.env_steps // log_every + 1) * log_every
     train_metrics: dict[str, float] = {}
+    write = storage.row_writer(["obs", "next_obs", "action", "reward", "terminated", "truncated", "valid"])
     while counters.env_steps < total:
         if counters.env_steps < cfg.learning_starts:
             action = random_actions(action_space, explore, n)
@@ -157,8 +158,7 @@ def _train(session, progress) -> None:
             action, _ = agent.act(collector.obs)
         tr = collector.step(action)
         assert tr.valid_n.all(), "SAME_STEP envs give a valid transition on every step"
-        storage.add(obs=tr.obs, next_obs=tr.next_obs, action=action, reward=tr.reward_nk,
-                    terminated=tr.terminated_n, truncated=tr.truncated_n, valid=tr.valid_n)
+        write(tr.obs, tr.next_obs, action, tr.reward_nk, tr.terminated_n, tr.truncated_n, tr.valid_n)
         for ep in tr.finished:
             session.on_episode(ep)
         counters.env_steps += n

@@ -48,6 +48,36 @@ def test_extend_wraps_like_repeated_add():
     assert (a.pos, a.full) == (b.pos, b.full)
 
 
+@pytest.mark.parametrize("n", [1, 3])
+def test_row_writer_matches_add_through_wraparound(n):
+    a, b = _storage(capacity=3, n=n), _storage(capacity=3, n=n)
+    order = ["terminated", "obs", "reward"]
+    write = b.row_writer(order)
+    rng = np.random.default_rng(0)
+    for _ in range(7):
+        row = {"obs": rng.standard_normal((n, 3), dtype=np.float32),
+               "reward": rng.standard_normal((n, 2), dtype=np.float32), "terminated": rng.random(n) < 0.5}
+        a.add(**row)
+        write(*(row[k] for k in order))
+        assert (a.pos, a.full) == (b.pos, b.full)
+    for k in a.arrays:
+        np.testing.assert_array_equal(a.arrays[k], b.arrays[k])
+
+
+def test_row_writer_rejects_wrong_fields_counts_and_shapes():
+    s = _storage(n=1)
+    with pytest.raises(StorageError, match="every storage field once"):
+        s.row_writer(["obs", "reward"])
+    with pytest.raises(StorageError, match="every storage field once"):
+        s.row_writer(["obs", "reward", "terminated", "obs"])
+    write = s.row_writer(["obs", "reward", "terminated"])
+    with pytest.raises(StorageError, match="takes 3 values"):
+        write(np.zeros((1, 3)), np.zeros((1, 2)))
+    with pytest.raises(StorageError, match="field 'reward'"):
+        write(np.zeros((1, 3)), np.zeros((1, 5)), np.zeros(1, bool))
+    assert s.pos == 0 and not s.full
+
+
 def test_add_rejects_unknown_missing_and_misshaped_fields():
     s = _storage()
     with pytest.raises(StorageError, match="unknown storage field 'bogus'"):
