@@ -91,9 +91,8 @@ def add_ours(n_envs: int, calls: int) -> float:
     rows = [tuple(data[k][i] for k in ROW) for i in range(POOL)]
     write = storage.row_writer(ROW)
     start = time.perf_counter()
-    for i in range(calls):
-        obs, next_obs, action, reward, terminated, truncated, valid = rows[i % POOL]
-        write(obs, next_obs, action, reward, terminated, truncated, valid)
+    for i in range(calls):  # as add_sb3 calls SB3's add: one pre-built tuple of arguments per row
+        write(*rows[i % POOL])
     return calls * n_envs / (time.perf_counter() - start)
 
 

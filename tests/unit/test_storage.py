@@ -71,11 +71,17 @@ def test_row_writer_rejects_wrong_fields_counts_and_shapes():
     with pytest.raises(StorageError, match="every storage field once"):
         s.row_writer(["obs", "reward", "terminated", "obs"])
     write = s.row_writer(["obs", "reward", "terminated"])
-    with pytest.raises(StorageError, match="takes 3 values"):
+    with pytest.raises(TypeError, match="missing 1 required positional argument"):
         write(np.zeros((1, 3)), np.zeros((1, 2)))
     with pytest.raises(StorageError, match="field 'reward'"):
         write(np.zeros((1, 3)), np.zeros((1, 5)), np.zeros(1, bool))
     assert s.pos == 0 and not s.full
+    one = Storage({"x": Field((2,))}, capacity=2, num_envs=1)
+    write_one = one.row_writer(["x"])
+    write_one(np.ones((1, 2), np.float32))
+    with pytest.raises(StorageError, match="field 'x'"):
+        write_one(np.ones((1, 3), np.float32))
+    assert one.pos == 1 and one.arrays["x"][0, 0].tolist() == [1.0, 1.0]
 
 
 def test_add_rejects_unknown_missing_and_misshaped_fields():
