@@ -4,7 +4,7 @@ Run ``python benchmarks/replay.py [--adds 200000] [--samples 5000] [--repeats 5]
 
 Both buffers hold 1e6 transitions of a Hopper-sized problem (obs 17, action 6, float32) in the
 layout their off-policy loops use: ours is ``experiments.loops.offpolicy.replay_storage`` (obs,
-next_obs, action, reward [K=1], terminated, truncated, valid), SB3's a ``ReplayBuffer`` with
+next_obs, action, reward [K=1], terminated, truncated), SB3's a ``ReplayBuffer`` with
 ``handle_timeout_termination`` (observations, next_observations, actions, rewards, dones, timeouts).
 Inputs are drawn once, up front, and cycled, so neither side pays for random numbers it does not
 own. Rounds alternate ours and SB3; the table shows the median of ``--repeats`` rounds.
@@ -56,7 +56,6 @@ def pool(n_envs: int, rows: int = POOL) -> dict[str, np.ndarray]:
         "reward": rng.standard_normal((rows, n_envs, 1), dtype=np.float32),
         "terminated": rng.random((rows, n_envs)) < 0.01,
         "truncated": rng.random((rows, n_envs)) < 0.001,
-        "valid": np.ones((rows, n_envs), bool),
     }
 
 
@@ -81,7 +80,7 @@ def sb3_infos(data: dict[str, np.ndarray]) -> list[list[dict]]:
             for te_n, tr_n in zip(data["terminated"], data["truncated"], strict=True)]
 
 
-ROW = ("obs", "next_obs", "action", "reward", "terminated", "truncated", "valid")
+ROW = ("obs", "next_obs", "action", "reward", "terminated", "truncated")
 """The order in which experiments/loops/offpolicy.py's row writer takes the fields."""
 
 
@@ -102,9 +101,9 @@ def add_ours_keywords(calls: int) -> float:
     rows = [tuple(data[k][i] for k in ROW) for i in range(POOL)]
     start = time.perf_counter()
     for i in range(calls):
-        obs, next_obs, action, reward, terminated, truncated, valid = rows[i % POOL]
+        obs, next_obs, action, reward, terminated, truncated = rows[i % POOL]
         storage.add(obs=obs, next_obs=next_obs, action=action, reward=reward, terminated=terminated,
-                    truncated=truncated, valid=valid)
+                    truncated=truncated)
     return calls / (time.perf_counter() - start)
 
 

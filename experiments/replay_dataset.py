@@ -10,7 +10,8 @@ Episodes are rebuilt per env in the order the buffer received them:
 - an episode ends at a row marked ``terminated`` or ``truncated``, stored as it was (a checkpoint cut
   is a truncation: the loop marks the last row of each env truncated before it saves and resets the
   envs after, so the buffer never holds half an episode that continues later);
-- rows not marked ``valid`` are skipped;
+- rows not marked ``valid`` are skipped (buffers without that field, as the off-policy loop writes
+  them now, hold only real transitions);
 - once the ring buffer has wrapped, the oldest rows of each env may start in the middle of an
   episode whose beginning was overwritten, so each env's first episode is dropped then;
 - rows after an env's last episode end (none when the buffer came from a checkpoint) are dropped;
@@ -38,7 +39,8 @@ from rl.core.datasets import DatasetError
 
 __all__ = ["collect_replay", "replay_episodes"]
 
-_FIELDS = ("obs", "next_obs", "action", "reward", "terminated", "truncated", "valid")
+_FIELDS = ("obs", "next_obs", "action", "reward", "terminated", "truncated")
+"""The fields a replay buffer must have; ``valid`` is optional (older buffers carry it)."""
 
 
 def replay_episodes(arrays: dict[str, np.ndarray], state: dict[str, Any], where: str) -> list[dict[str, np.ndarray]]:
@@ -60,7 +62,7 @@ def replay_episodes(arrays: dict[str, np.ndarray], state: dict[str, Any], where:
     order_t = np.r_[pos:rows, 0:pos] if full else np.arange(rows)
     episodes = []
     for n in range(arrays["obs"].shape[1]):
-        t_valid = order_t[arrays["valid"][order_t, n]]
+        t_valid = order_t[arrays["valid"][order_t, n]] if "valid" in arrays else order_t
         ends = arrays["terminated"][t_valid, n] | arrays["truncated"][t_valid, n]
         end_idx = np.flatnonzero(ends)
         start = 0

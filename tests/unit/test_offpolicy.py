@@ -179,8 +179,7 @@ def test_end_segment_truncates_only_unfinished_episodes():
     end_segment(storage)  # empty: nothing to do
     row = {"obs": np.zeros((3, 3), np.float32), "next_obs": np.zeros((3, 3), np.float32),
            "action": np.zeros((3, 1), np.float32), "reward": np.zeros((3, 1), np.float32),
-           "terminated": np.array([True, False, False]), "truncated": np.array([False, True, False]),
-           "valid": np.ones(3, bool)}
+           "terminated": np.array([True, False, False]), "truncated": np.array([False, True, False])}
     storage.add(**row)
     end_segment(storage)
     np.testing.assert_array_equal(storage.arrays["terminated"][0], [True, False, False])
@@ -196,7 +195,7 @@ def test_nstep_batch_uses_the_last_rows_successor():
     for t in range(4):
         storage.add(obs=np.full((1, 3), t, np.float32), next_obs=np.full((1, 3), t + 1, np.float32),
                     action=np.array([t % 2]), reward=np.ones((1, 1), np.float32), terminated=np.array([t == 3]),
-                    truncated=np.zeros(1, bool), valid=np.ones(1, bool))
+                    truncated=np.zeros(1, bool))
 
     class FirstRow:
         rng = None

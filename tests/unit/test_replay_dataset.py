@@ -66,6 +66,19 @@ def test_invalid_rows_are_skipped():
     assert [len(e["action"]) for e in eps] == [3, 2]
 
 
+def test_a_buffer_without_valid_flags_keeps_every_row():
+    """The off-policy loop's replay has no ``valid`` field (every SAME_STEP step is real)."""
+    s = _buffer(capacity=20, num_envs=2, lengths_n=[[3, 4, 5], [6, 6]])
+    arrays = {k: v for k, v in s.array_state().items() if k != "valid"}
+    eps = replay_episodes(arrays, s.state(), "buffer")
+    assert [len(e["action"]) for e in eps] == [3, 4, 5, 6, 6]
+    for a, b in zip(eps, _episodes(s), strict=True):
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k])
+    with pytest.raises(DatasetError, match=r"no field\(s\) \['terminated'\]"):
+        replay_episodes({k: v for k, v in arrays.items() if k != "terminated"}, s.state(), "buffer")
+
+
 def test_a_buffer_that_is_not_whole_episodes_is_refused_naming_the_row():
     s = _buffer(capacity=10, num_envs=1, lengths_n=[[5]])
     s.arrays["obs"][2, 0, 1] += 7.0
