@@ -14,6 +14,9 @@ processes falls on all alike; the table gives the median ms per update.
 * ``per-tensor Polyak``: the target update as a Python loop of ``mul_``/``add_`` per tensor (SB3's way).
 * ``foreach Adam``: ``torch.optim.Adam(foreach=True)`` instead of the fused kernel.
 * ``2 threads``: ``torch.set_num_threads(2)``.
+* ``bfloat16 matmuls``: a lever added rather than taken away, ``agent.matmul_dtype: bfloat16`` (the
+  update's matrix products in bf16 under CPU autocast, fp32 weights and accumulation). Its floor is
+  the same work at the bf16 GEMM rate, printed beside the fp32 one.
 
 The floor: one update multiplies matrices worth ``F`` floating-point operations (counted from the layer
 shapes: critic forward/backward, target forward, actor forward/backward on s and s', the actor
@@ -36,13 +39,13 @@ ROOT = Path(__file__).resolve().parents[1]
 OBS, ACT, BATCH = 3, 1, 256
 
 
-def make_agent():
+def make_agent(overrides: tuple[str, ...] = ()):
     import gymnasium as gym
 
     from agents.registry import build_agent
     from experiments.manifest import load_manifest
 
-    manifest, _ = load_manifest(ROOT / "experiments" / "manifests" / "pendulum_sac.yaml", [])
+    manifest, _ = load_manifest(ROOT / "experiments" / "manifests" / "pendulum_sac.yaml", list(overrides))
     env = gym.make("Pendulum-v1")
     return build_agent(manifest.agent, env.observation_space, env.action_space, 1, 0), manifest.agent
 
@@ -65,7 +68,7 @@ def variant(name: str):
     """(agent, threads) with one lever removed."""
     import agents.sac.agent as sac_agent
 
-    agent, _ = make_agent()
+    agent, _ = make_agent(("agent.matmul_dtype=bfloat16",) if name == "bfloat16 matmuls" else ())
     threads = 1
     if name == "Optimizer.step":
         for opt in (agent.actor_opt, agent.critic_opt):
@@ -131,9 +134,9 @@ def update_flops(hidden: list[int]) -> float:
             + 2 * critic)     # actor loss: critics' forward + input-gradient backward
 
 
-def gemm_gflops() -> float:
+def gemm_gflops(dtype: torch.dtype = torch.float32) -> float:
     torch.set_num_threads(1)
-    a, b = torch.randn(256, 256), torch.randn(256, 256)
+    a, b = torch.randn(256, 256, dtype=dtype), torch.randn(256, 256, dtype=dtype)
     for _ in range(50):
         a @ b
     start, n = time.perf_counter(), 1000
@@ -149,7 +152,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     data = batch(np.random.default_rng(0))
-    names = ["as shipped", "Optimizer.step", "foreach Adam", "per-tensor Polyak", "2 threads"]
+    names = ["as shipped", "Optimizer.step", "foreach Adam", "per-tensor Polyak", "2 threads", "bfloat16 matmuls"]
     variants = {n: variant(n) for n in names}
     times: dict[str, list[float]] = {n: [] for n in names + ["SB3 train(1)"]}
     for _ in range(args.rounds):
@@ -168,6 +171,11 @@ def main() -> None:
     print(f"matmul work {flops / 1e6:.0f} MFLOP per update; 1-thread GEMM {gf:.0f} GFLOP/s -> floor {floor:.2f} ms")
     print(f"ours {base / floor:.2f}x the floor; SB3 {med['SB3 train(1)'] / floor:.2f}x; "
           f"no fp32 1-thread update can beat SB3's by more than {med['SB3 train(1)'] / floor:.2f}x")
+    gf16 = gemm_gflops(torch.bfloat16)
+    floor16 = flops / gf16 / 1e6
+    print(f"bf16: 1-thread GEMM {gf16:.0f} GFLOP/s -> floor {floor16:.2f} ms; ours with bfloat16 matmuls "
+          f"{med['bfloat16 matmuls'] / floor16:.2f}x that floor, {med['SB3 train(1)'] / med['bfloat16 matmuls']:.2f}x "
+          f"faster than SB3's update")
 
 
 if __name__ == "__main__":

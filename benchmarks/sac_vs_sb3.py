@@ -1,13 +1,16 @@
 """rlsuite's SAC against stable-baselines3's SAC on Pendulum-v1: training speed, and final returns.
 
 Run ``python benchmarks/sac_vs_sb3.py [--budget 3000] [--repeats 3]`` for speed, or
-``python benchmarks/sac_vs_sb3.py --seeds 5 --steps 20000 [--jobs 2]`` for final returns.
+``python benchmarks/sac_vs_sb3.py --seeds 5 --steps 20000 [--jobs 2] [--set agent.matmul_dtype=bfloat16]``
+for final returns (``--set`` overrides our manifest only).
 
 Both sides get the hyperparameters of ``experiments/manifests/pendulum_sac.yaml`` (converted by
 :func:`sb3_sac_kwargs`, which refuses options SB3 cannot match), one torch thread, the same seed per
 round, one Pendulum-v1 env (ours a gymnasium ``SyncVectorEnv``, SB3 ``make_vec_env``'s ``DummyVecEnv``).
-Speed rounds alternate ours, SB3, ours, SB3, ... so load from other processes falls on both alike,
-after one untimed warm-up run of each.
+Speed rounds alternate ours, ours with ``agent.matmul_dtype: bfloat16``, SB3, ... so load from other
+processes falls on all alike, after one untimed warm-up run of each. The bfloat16 column is the one
+lever SB3 cannot take: its update's matrix products run in bf16 under CPU autocast (fp32 weights and
+accumulation), which AVX512-BF16 or AMX units compute at twice the fp32 rate.
 
 Speed, in env steps per second of wall time:
 
@@ -49,12 +52,13 @@ LOG_EVERY = 100
 """Rows every 100 env steps: the speed window's ends fall on rows (budgets are multiples of it)."""
 
 
-def ours_manifest(steps: int, seed: int):
-    """pendulum_sac.yaml with ``steps`` env steps, one final 1-episode evaluation and one checkpoint."""
+def ours_manifest(steps: int, seed: int, sets: tuple[str, ...] = ()):
+    """pendulum_sac.yaml with ``steps`` env steps, one final 1-episode evaluation and one checkpoint,
+    then the ``sets`` overrides."""
     from experiments.manifest import load_manifest
 
     overrides = [f"train.total_steps={steps}", f"train.log_every_steps={LOG_EVERY}", "evaluation.every_steps=0",
-                 "evaluation.episodes=1", f"checkpoint.every_steps={NO_CHECKPOINT}"]
+                 "evaluation.episodes=1", f"checkpoint.every_steps={NO_CHECKPOINT}", *sets]
     return load_manifest(PENDULUM, overrides, seed=seed)[0]
 
 
@@ -79,11 +83,11 @@ def sb3_sac_kwargs(cfg) -> dict:
                 policy_kwargs=dict(net_arch=list(cfg.net_arch)))
 
 
-def run_ours(steps: int, seed: int, runs_dir: Path, run_id: str, evaluate: bool) -> dict:
+def run_ours(steps: int, seed: int, runs_dir: Path, run_id: str, evaluate: bool, sets: tuple[str, ...] = ()) -> dict:
     from experiments.train import start_run
     from rl.core.metrics import read_csv_rows
 
-    manifest = ours_manifest(steps, seed)
+    manifest = ours_manifest(steps, seed, sets)
     out: dict = {"side": "ours", "seed": seed}
     with timing_inner_train(out):
         run_dir = start_run(manifest, runs_dir, run_id=run_id, show_progress=False)
@@ -142,25 +146,33 @@ def speed(budget: int, repeats: int) -> None:
         raise SystemExit(f"--budget and learning_starts must be multiples of {LOG_EVERY}")
     steps = starts + budget + LOG_EVERY  # the final evaluation and checkpoint fall outside the window
     rounds = []
+    bf16 = ("agent.matmul_dtype=bfloat16",)
     with tempfile.TemporaryDirectory(prefix="sac_vs_sb3-") as tmp:
         run_ours(starts + 2 * LOG_EVERY, 0, Path(tmp), "warmup", evaluate=False)
+        run_ours(starts + 2 * LOG_EVERY, 0, Path(tmp), "warmup-bf16", evaluate=False, sets=bf16)
         run_sb3(starts + 2 * LOG_EVERY, 0, evaluate=False)
         for r in range(repeats):
             ours = run_ours(steps, r, Path(tmp), f"r{r}", evaluate=False)
+            ours_bf16 = run_ours(steps, r, Path(tmp), f"r{r}-bf16", evaluate=False, sets=bf16)
             sb3 = run_sb3(steps, r, evaluate=False)
-            row = {"ours": learning_sps(ours, starts, budget), "sb3": learning_sps(sb3, starts, budget),
-                   "ours_call": ours["steps"] / ours["train_s"], "sb3_call": sb3["steps"] / sb3["train_s"]}
+            row = {"ours": learning_sps(ours, starts, budget), "bf16": learning_sps(ours_bf16, starts, budget),
+                   "sb3": learning_sps(sb3, starts, budget), "ours_call": ours["steps"] / ours["train_s"],
+                   "bf16_call": ours_bf16["steps"] / ours_bf16["train_s"], "sb3_call": sb3["steps"] / sb3["train_s"]}
             rounds.append(row)
-            console.print(f"round {r}: learning ours {row['ours']:.0f} steps/s, SB3 {row['sb3']:.0f} steps/s "
-                          f"({row['ours'] / row['sb3']:.2f}x)", highlight=False)
+            console.print(f"round {r}: learning ours {row['ours']:.0f} steps/s, ours bf16 {row['bf16']:.0f}, "
+                          f"SB3 {row['sb3']:.0f} ({row['ours'] / row['sb3']:.2f}x, bf16 "
+                          f"{row['bf16'] / row['sb3']:.2f}x)", highlight=False)
     table = Table(title=f"SAC Pendulum-v1, 1 env, 1 torch thread: {budget} env steps (= updates) after "
                         f"learning_starts={starts}; env steps/s")
-    for col in ("round", "ours learning", "SB3 learning", "ratio", "ours train call", "SB3 train call", "ratio "):
+    for col in ("round", "ours learning", "ours bf16", "SB3 learning", "ours/SB3", "bf16/SB3",
+                "ours train call", "bf16 train call", "SB3 train call", "ours/SB3 ", "bf16/SB3 "):
         table.add_column(col, justify="right")
 
     def cells(row):
-        return [f"{row['ours']:.1f}", f"{row['sb3']:.1f}", f"{row['ours'] / row['sb3']:.2f}x",
-                f"{row['ours_call']:.1f}", f"{row['sb3_call']:.1f}", f"{row['ours_call'] / row['sb3_call']:.2f}x"]
+        return [f"{row['ours']:.1f}", f"{row['bf16']:.1f}", f"{row['sb3']:.1f}", f"{row['ours'] / row['sb3']:.2f}x",
+                f"{row['bf16'] / row['sb3']:.2f}x", f"{row['ours_call']:.1f}", f"{row['bf16_call']:.1f}",
+                f"{row['sb3_call']:.1f}", f"{row['ours_call'] / row['sb3_call']:.2f}x",
+                f"{row['bf16_call'] / row['sb3_call']:.2f}x"]
 
     for r, row in enumerate(rounds):
         table.add_row(str(r), *cells(row))
@@ -168,21 +180,22 @@ def speed(budget: int, repeats: int) -> None:
     table.add_section()
     table.add_row("median", *cells(med), style="bold")
     console.print(table)
-    console.print(f"median learning-phase ratio ours/SB3: {med['ours'] / med['sb3']:.2f}x "
-                  f"({med['ours']:.0f} vs {med['sb3']:.0f} env steps/s; the issue's target is >= 3x)", highlight=False)
+    console.print(f"median learning-phase ratio ours/SB3: {med['ours'] / med['sb3']:.2f}x in float32, "
+                  f"{med['bf16'] / med['sb3']:.2f}x with bfloat16 matmuls ({med['ours']:.0f} / {med['bf16']:.0f} vs "
+                  f"{med['sb3']:.0f} env steps/s; the issue's target is >= 3x)", highlight=False)
 
 
 def _one(args: tuple) -> dict:
-    side, steps, seed, runs_dir = args
+    side, steps, seed, runs_dir, sets = args
     import torch
 
     torch.set_num_threads(1)
     if side == "ours":
-        return run_ours(steps, seed, Path(runs_dir), f"s{seed}", evaluate=True)
+        return run_ours(steps, seed, Path(runs_dir), f"s{seed}", evaluate=True, sets=sets)
     return run_sb3(steps, seed, evaluate=True)
 
 
-def returns(seeds: int, steps: int, jobs: int) -> None:
+def returns(seeds: int, steps: int, jobs: int, sets: tuple[str, ...] = ()) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -191,7 +204,7 @@ def returns(seeds: int, steps: int, jobs: int) -> None:
     console = Console()
     console.width = max(console.width, 140)
     with tempfile.TemporaryDirectory(prefix="sac_vs_sb3-returns-") as tmp:
-        tasks = [(side, steps, s, tmp) for s in range(seeds) for side in ("ours", "sb3")]  # alternated
+        tasks = [(side, steps, s, tmp, sets) for s in range(seeds) for side in ("ours", "sb3")]  # alternated
         if jobs > 1:
             import multiprocessing as mp
 
@@ -203,7 +216,7 @@ def returns(seeds: int, steps: int, jobs: int) -> None:
     score = {side: np.array([float(np.mean(r["returns"])) for r in results if r["side"] == side])
              for side in ("ours", "sb3")}
     table = Table(title=f"SAC Pendulum-v1, {steps} env steps, {seeds} seeds: mean deterministic return of "
-                        f"{len(EVAL_SEEDS)} episodes per seed")
+                        f"{len(EVAL_SEEDS)} episodes per seed; ours with {', '.join(sets) or 'the manifest as is'}")
     table.add_column("side")
     for s in range(seeds):
         table.add_column(f"seed {s}", justify="right")
@@ -231,11 +244,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, help="returns mode: seeds per side (e.g. 5)")
     parser.add_argument("--steps", type=int, default=20_000, help="returns mode: env steps per run")
     parser.add_argument("--jobs", type=int, default=1, help="returns mode: parallel runs (1 torch thread each)")
+    parser.add_argument("--set", action="append", default=[], dest="sets", metavar="KEY=VALUE",
+                        help="returns mode: an override of our manifest (e.g. agent.matmul_dtype=bfloat16)")
     args = parser.parse_args()
     if args.seeds is not None:
         if args.seeds < 2 or args.steps < 1 or args.jobs < 1:
             parser.error("--seeds must be >= 2, --steps and --jobs >= 1")
-        returns(args.seeds, args.steps, args.jobs)
+        returns(args.seeds, args.steps, args.jobs, tuple(args.sets))
     else:
         if args.budget < 1 or args.repeats < 1:
             parser.error("--budget and --repeats must be >= 1")

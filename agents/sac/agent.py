@@ -58,6 +58,10 @@ class SACAgent(BoxActorCritic):
         ``batch``: obs, action (env scale), reward ``[B, 1]``, next_obs, terminated ``[B]``,
         truncated ``[B]`` and optionally discount ``[B]`` (γ^m of m-step returns).
         """
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.matmul_dtype == "bfloat16"):
+            return self._update(batch)
+
+    def _update(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
         cfg = self.config
         lr = self._set_learning_rate()
         obs = torch.from_numpy(batch["obs"])

@@ -98,6 +98,34 @@ def test_wrong_action_space_kind_is_an_agent_error():
             build_agent(AGENT_CONFIGS[algo].model_validate({"algo": algo}), BOX_OBS, DISCRETE, 1, seed=0)
 
 
+def test_sac_bfloat16_matmuls_keep_fp32_state_and_stay_close_to_fp32():
+    def trained(dtype, updates=5):
+        cfg = AGENT_CONFIGS["sac"].model_validate({"algo": "sac", "net_arch": [64, 64], "batch_size": 8,
+                                                   "matmul_dtype": dtype})
+        agent = build_agent(cfg, BOX_OBS, BOX_ACT, 1, seed=0)
+        batch = _batch(agent, False, False)
+        metrics = [agent.update(batch) for _ in range(updates)]
+        return agent.state()[0], metrics[-1]
+
+    fp32, m32 = trained("float32")
+    bf16, m16 = trained("bfloat16")
+    again, _ = trained("bfloat16")
+    assert fp32.keys() == bf16.keys()
+    changed = 0
+    for key in fp32:
+        assert bf16[key].dtype == fp32[key].dtype, key  # weights and optimizer state stay float32
+        np.testing.assert_array_equal(bf16[key], again[key], err_msg=key)  # deterministic
+        np.testing.assert_allclose(bf16[key], fp32[key], rtol=0.05, atol=5e-3, err_msg=key)
+        changed += not np.array_equal(bf16[key], fp32[key])
+    assert changed > 0  # the option takes effect: bf16 products round differently
+    assert abs(m16["train/critic_loss"] - m32["train/critic_loss"]) < 0.05 * abs(m32["train/critic_loss"])
+
+
+def test_sac_matmul_dtype_is_validated():
+    with pytest.raises(ValueError, match="matmul_dtype"):
+        AGENT_CONFIGS["sac"].model_validate({"algo": "sac", "matmul_dtype": "float16"})
+
+
 def test_sac_and_td3_act_within_the_box_bounds():
     for algo in ("sac", "td3"):
         agent = build_agent(AGENT_CONFIGS[algo].model_validate({"algo": algo, "net_arch": [8]}),
@@ -279,13 +307,15 @@ def _interrupted_after_first_checkpoint(monkeypatch, manifest, runs, run_id):
     return runs / manifest.name / run_id
 
 
-@pytest.mark.parametrize("name", ["pendulum_sac", "pendulum_td3", "cartpole_dqn"])
+@pytest.mark.parametrize("name", ["pendulum_sac", "pendulum_sac_bf16", "pendulum_td3", "cartpole_dqn"])
 def test_resume_with_replay_buffer_is_exact(tmp_path, monkeypatch, name):
     from safetensors.numpy import load_file
 
     from experiments.train import resume_run, start_run
 
-    extra = ["agent.n_step=3", "agent.train_freq=4", "agent.gradient_steps=2"] if name == "cartpole_dqn" else []
+    extra = {"cartpole_dqn": ["agent.n_step=3", "agent.train_freq=4", "agent.gradient_steps=2"],
+             "pendulum_sac_bf16": ["agent.matmul_dtype=bfloat16"]}.get(name, [])
+    name = name.removesuffix("_bf16")
     manifest = _manifest(tmp_path, name, *_TINY, *extra)
     full = start_run(manifest, tmp_path / "runs", run_id="full", show_progress=False)
     part = _interrupted_after_first_checkpoint(monkeypatch, manifest, tmp_path / "runs", "part")
