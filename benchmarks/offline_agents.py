@@ -53,6 +53,11 @@ weighting already extracts the expert episodes from uniform draws. A milder weig
 updates, ``--tables mixed --mixed-algos iql --mixed-updates 20000 --jobs 2``, uniform IQL improves to
 IQM −211.9 [−246.8, −195.2] and return weighting (temperature 0.2) falls further behind: −346.1
 [−497.4, −214.5] (seeds −324, −532, −429, −179, −285; ~320 s a run).
+
+A larger mixed set, ``--tables mixed --mixed-algos iql --mixed-episodes 500`` (``mixed-500ep-v0``: 500
+episodes, 50 of them expert, so the weighting has ten times the expert transitions to draw from), did
+not change the answer at 5,000 updates: uniform IQM −272.8 [−485.7, −198.7] (seeds −407, −525, −208,
+−194, −204), return-weighted −292.1 [−432.2, −180.0] (seeds −202, −432, −432, −169, −242).
 """
 
 from __future__ import annotations
@@ -109,13 +114,21 @@ def train_one(algo: str, seed: int, overrides: list[str], runs_dir: str, run_nam
     return {"seed": seed, "score": score, "wall_s": wall}
 
 
-def ensure_dataset(workdir: Path, name: str) -> Path:
-    """``<workdir>/datasets/pendulum/<name>-v0`` made by the recipe in datasets/pendulum.md."""
+def dataset_stem(table: str, episodes: int) -> str:
+    """The dataset name of a table: ``medium`` / ``mixed`` with the recipe's 100 episodes, else
+    ``mixed-500ep`` and the like."""
+    return table if episodes == EPISODES else f"{table}-{episodes}ep"
+
+
+def ensure_dataset(workdir: Path, name: str, episodes: int = EPISODES) -> Path:
+    """``<workdir>/datasets/pendulum/<stem>-v0`` made by the recipe in datasets/pendulum.md, with
+    ``episodes`` episodes (the recipe's 100 by default)."""
     from experiments.datasets import collect
     from experiments.manifest import load_manifest
     from experiments.train import start_run
 
-    ds = workdir / "datasets" / "pendulum" / f"{name}-v0"
+    stem = dataset_stem(name, episodes)
+    ds = workdir / "datasets" / "pendulum" / f"{stem}-v0"
     if (ds / "card.json").is_file():
         return ds
     policy, mix = DATASETS[name]
@@ -126,8 +139,8 @@ def ensure_dataset(workdir: Path, name: str) -> Path:
             manifest, _ = load_manifest(MANIFESTS / "pendulum_sac.yaml",
                                         [f"train.total_steps={BEHAVIOUR_STEPS[which]}", "evaluation.every_steps=0"])
             start_run(manifest, runs.parent, run_id=which, force=True, show_progress=False)
-    print(f"collecting pendulum/{name}-v0", flush=True)
-    collect("Pendulum-v1", str(runs / policy), EPISODES, f"pendulum/{name}-v0", mix_text=mix,
+    print(f"collecting pendulum/{stem}-v0", flush=True)
+    collect("Pendulum-v1", str(runs / policy), episodes, f"pendulum/{stem}-v0", mix_text=mix,
             root=str(workdir / "datasets"), ref_expert=str(runs / "expert"))
     return ds
 
@@ -229,6 +242,8 @@ def main() -> None:
     p.add_argument("--mixed-algos", nargs="+", default=["iql", "td3bc"], choices=ALGOS)
     p.add_argument("--temperature", type=float, default=0.2, help="return weighting's temperature (schema default)")
     p.add_argument("--tables", nargs="+", default=["medium", "mixed"], choices=["medium", "mixed"])
+    p.add_argument("--mixed-episodes", type=int, default=EPISODES,
+                   help="episodes of the mixed dataset (the recipe's 100 by default; others get their own name)")
     p.add_argument("--set", action="append", default=[], dest="sets", metavar="ALGO:KEY=VALUE")
     p.add_argument("--jobs", type=int, default=1)
     args = p.parse_args()
@@ -239,17 +254,19 @@ def main() -> None:
     extra = "; ".join(f"{a}: {' '.join(v)}" for a, v in sets.items()) if sets else "none"
     print(f"seeds {args.seeds}; updates {', '.join(f'{a} {updates[a]}' for a in ALGOS)}, mixed table "
           f"{args.mixed_updates or 'same'}; overrides: {extra}", flush=True)
+    stems = {"medium": "medium", "mixed": dataset_stem("mixed", args.mixed_episodes)}
     t0 = time.perf_counter()
     results: dict[str, dict[str, list[dict]]] = {}
     for table in args.tables:
-        ensure_dataset(args.workdir, table)
-        card, _ = _card(args.workdir, table)
+        stem = stems[table]
+        ensure_dataset(args.workdir, table, args.mixed_episodes if table == "mixed" else EPISODES)
+        card, _ = _card(args.workdir, stem)
         jobs = []
         algos = args.algos if table == "medium" else args.mixed_algos
         for algo in algos:
             n = per_table[table][algo]
-            base = [*_common(args.workdir, table, card["sha256"], n), *sets.get(algo, [])]
-            runs_dir = str(args.workdir / "runs" / f"{table}-{n}")
+            base = [*_common(args.workdir, stem, card["sha256"], n), *sets.get(algo, [])]
+            runs_dir = str(args.workdir / "runs" / f"{stem}-{n}")
             jobs.append((algo, algo, base, runs_dir, f"pendulum-{algo}"))
             if table == "mixed":
                 rw = ["dataset.weighting.kind=return", f"dataset.weighting.temperature={args.temperature}"]
@@ -259,7 +276,7 @@ def main() -> None:
           "lies against the behaviour's mean return")
     for table in args.tables:
         rng = np.random.default_rng(0)
-        card, returns_e = _card(args.workdir, table)
+        card, returns_e = _card(args.workdir, stems[table])
         print(f"\n== {table} ==")
         b = _behaviour(card, returns_e, rng)
         print(HEADER)
