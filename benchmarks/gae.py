@@ -2,7 +2,8 @@
 
 Run ``python benchmarks/gae.py``. Inputs are the arrays of a real ``rl.core.storage.Storage`` laid out as
 the on-policy loop lays them out (``[T, N, 1]`` floats, ``[T, N]`` flags), passed to ``gae`` exactly as
-the loop passes them; a second column feeds 64-byte-aligned copies, which JAX reads without copying.
+the loop passes them (Storage starts every array on a 64-byte boundary, so JAX reads them in place); a
+second column feeds separately 64-byte-aligned copies as a check.
 Times are medians over repeats after a warm-up call, in milliseconds per call. The bound is the
 bytes the kernel must move (read reward, value, next_value and both flags, write advantage and
 returns) divided by the copy bandwidth of a large ``np.copyto``.
@@ -143,8 +144,8 @@ def main() -> None:
                       f"{ours_aligned / bound:.1f}x")
     console.print(table)
     console.print("1st call = trace + compile + run for a new shape (the first row also imports JAX).")
-    console.print("Storage arrays are numpy allocations (16 bytes mod 64): JAX copies them before the kernel; "
-                  "64-byte-aligned inputs are read in place.")
+    console.print("Storage allocates its arrays on 64-byte boundaries, which JAX reads in place (unaligned "
+                  "inputs are copied first); the aligned column repeats the call on separately aligned copies.")
     for note in notes:
         console.print(note)
 
