@@ -71,7 +71,7 @@ def test_row_writer_rejects_wrong_fields_counts_and_shapes():
     with pytest.raises(StorageError, match="every storage field once"):
         s.row_writer(["obs", "reward", "terminated", "obs"])
     write = s.row_writer(["obs", "reward", "terminated"])
-    with pytest.raises(TypeError, match="missing 1 required positional argument"):
+    with pytest.raises(TypeError, match="takes 3 values, got 2"):
         write(np.zeros((1, 3)), np.zeros((1, 2)))
     with pytest.raises(StorageError, match="field 'reward'"):
         write(np.zeros((1, 3)), np.zeros((1, 5)), np.zeros(1, bool))
