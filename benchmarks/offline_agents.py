@@ -254,12 +254,13 @@ def main() -> None:
     extra = "; ".join(f"{a}: {' '.join(v)}" for a, v in sets.items()) if sets else "none"
     print(f"seeds {args.seeds}; updates {', '.join(f'{a} {updates[a]}' for a in ALGOS)}, mixed table "
           f"{args.mixed_updates or 'same'}; overrides: {extra}", flush=True)
-    stems = {"medium": "medium", "mixed": dataset_stem("mixed", args.mixed_episodes)}
+    episodes = {"medium": EPISODES, "mixed": args.mixed_episodes}
+    stems = {table: dataset_stem(table, n) for table, n in episodes.items()}
     t0 = time.perf_counter()
     results: dict[str, dict[str, list[dict]]] = {}
     for table in args.tables:
         stem = stems[table]
-        ensure_dataset(args.workdir, table, args.mixed_episodes if table == "mixed" else EPISODES)
+        ensure_dataset(args.workdir, table, episodes[table])
         card, _ = _card(args.workdir, stem)
         jobs = []
         algos = args.algos if table == "medium" else args.mixed_algos

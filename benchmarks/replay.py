@@ -91,10 +91,15 @@ ROW = ("obs", "next_obs", "action", "reward", "terminated", "truncated")
 """The order in which experiments/loops/offpolicy.py's row writer takes the fields."""
 
 
+def pooled_rows(n_envs: int) -> list[tuple[np.ndarray, ...]]:
+    """The pool's transitions as argument tuples in ``ROW`` order."""
+    data = pool(n_envs)
+    return [tuple(data[k][i] for k in ROW) for i in range(POOL)]
+
+
 def add_ours(n_envs: int, calls: int) -> float:
     """Transitions per second through ``Storage.row_writer``, called as experiments/loops/offpolicy.py calls it."""
-    data, storage = pool(n_envs), ours_storage(n_envs)
-    rows = [tuple(data[k][i] for k in ROW) for i in range(POOL)]
+    rows, storage = pooled_rows(n_envs), ours_storage(n_envs)
     write = storage.row_writer(ROW)
     start = time.perf_counter()
     for i in range(calls):  # as add_sb3 calls SB3's add: one pre-built tuple of arguments per row
@@ -104,8 +109,7 @@ def add_ours(n_envs: int, calls: int) -> float:
 
 def add_ours_keywords(calls: int) -> float:
     """Transitions per second through the keyword ``Storage.add(**fields)``, 1 env."""
-    data, storage = pool(1), ours_storage(1)
-    rows = [tuple(data[k][i] for k in ROW) for i in range(POOL)]
+    rows, storage = pooled_rows(1), ours_storage(1)
     start = time.perf_counter()
     for i in range(calls):
         obs, next_obs, action, reward, terminated, truncated = rows[i % POOL]

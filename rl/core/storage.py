@@ -100,6 +100,10 @@ class Storage:
         if len(values) != len(arrays):
             missing = sorted(set(arrays) - set(values))
             raise StorageError(f"add() is missing fields {missing}")
+        self._advance(pos)
+
+    def _advance(self, pos: int) -> None:
+        """Move the write position past row ``pos`` (wrapping around a full ring)."""
         pos += 1
         if pos == self.capacity:
             pos = 0
@@ -132,7 +136,7 @@ class Storage:
         # unit axes when it assigns. Scalar fields keep their [T, 1] array (a size-1 value into a
         # 0-d element is deprecated).
         targets = [a[:, 0] if self.num_envs == 1 and a.ndim > 2 else a for a in (self.arrays[n] for n in names)]
-        k, capacity = len(targets), self.capacity
+        k = len(targets)
 
         def write(*values: np.ndarray) -> None:
             if len(values) != k:
@@ -144,11 +148,7 @@ class Storage:
                     target[pos] = value
             except ValueError:
                 self._refused(names, pos, values)
-            pos += 1
-            if pos == capacity:
-                pos = 0
-                self.full = True
-            self.pos = pos
+            self._advance(pos)
 
         return write
 
@@ -231,4 +231,3 @@ class Storage:
             target[:size] = src
         self.pos = int(state["pos"])
         self.full = bool(state["full"])
-
