@@ -261,6 +261,10 @@ class DatasetNormalizedObs:
     dataset's mean and std, as CORL's implementations do. Call :meth:`_init_obs_norm` after
     :meth:`BoxActorCritic._setup`; the normaliser goes into the full and the policy state."""
 
+    online_phase: bool = False
+    """Set by the phased loop at the start of every phase (also after a resume): True while the
+    run is in an online phase, for agents whose update differs there (CQL's ``cql_alpha_online``)."""
+
     def _init_obs_norm(self) -> None:
         self.obs_norm = ObsNormalizer(self.obs_dim)
 

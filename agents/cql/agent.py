@@ -92,32 +92,39 @@ class CQLAgent(DatasetNormalizedObs, BoxActorCritic):
         pi_loss = actor_loss(net.critic(obs, action_pi, detach_params=True), logp_pi, alpha)
         ent_loss = ent_coef_loss(net.log_ent_coef, logp_pi, self.target_entropy) if self.learn_ent_coef else None
 
+        weight = cfg.cql_alpha if cfg.cql_alpha_online is None or not self.online_phase else cfg.cql_alpha_online
         with torch.no_grad():
             next_action, next_logp = net.actor.sample(next_obs, self.gen)
             next_q = net.critic_target(next_obs, next_action).min(dim=0).values
             if cfg.backup_entropy:
                 next_q = next_q - alpha * next_logp
             target = reward + cfg.gamma * (1.0 - terminated) * next_q
-            rand_action = torch.rand((b * n, self.act_dim), generator=self.gen) * 2.0 - 1.0
-            obs_rep = obs.repeat_interleave(n, dim=0)
-            cur_action, cur_logp = net.actor.sample(obs_rep, self.gen)
-            nxt_action, nxt_logp = net.actor.sample(next_obs.repeat_interleave(n, dim=0), self.gen)
-        # One critic forward for the data actions and the 3 N sampled actions of every state.
-        q_all = net.critic(torch.cat([obs, obs_rep, obs_rep, obs_rep]),
-                           torch.cat([action, rand_action, cur_action, nxt_action]))
-        q_data = q_all[:, :b]
-        q_rand, q_cur, q_next = (q.reshape(-1, b, n) for q in q_all[:, b:].chunk(3, dim=1))
-        gap_c, bound_rate = cql_regularizer(q_data, q_rand, q_cur, q_next, cur_logp.reshape(b, n),
-                                            nxt_logp.reshape(b, n), self.act_dim, cfg.cql_temperature,
-                                            cfg.importance_sample, lower_bound)
-        td_loss = critic_loss(q_data, target)
         alpha_prime_loss = alpha_prime = None
-        if cfg.lagrange:
-            cql_term, alpha_prime_loss, alpha_prime = lagrange_losses(gap_c, net.log_alpha_prime, cfg.cql_alpha,
-                                                                      cfg.target_action_gap)
+        if weight == 0.0:  # SAC's critic update: no sampled actions to evaluate
+            q_data = net.critic(obs, action)
+            gap_c, bound_rate, cql_term = torch.zeros(q_data.shape[0]), torch.zeros(()), 0.0
+            if cfg.lagrange:  # α' is held, and still reported
+                alpha_prime = net.log_alpha_prime.detach().exp().clamp(0.0, 1e6)
         else:
-            cql_term = cfg.cql_alpha * gap_c.sum()
-        q_loss = td_loss + cql_term
+            with torch.no_grad():
+                rand_action = torch.rand((b * n, self.act_dim), generator=self.gen) * 2.0 - 1.0
+                obs_rep = obs.repeat_interleave(n, dim=0)
+                cur_action, cur_logp = net.actor.sample(obs_rep, self.gen)
+                nxt_action, nxt_logp = net.actor.sample(next_obs.repeat_interleave(n, dim=0), self.gen)
+            # One critic forward for the data actions and the 3 N sampled actions of every state.
+            q_all = net.critic(torch.cat([obs, obs_rep, obs_rep, obs_rep]),
+                               torch.cat([action, rand_action, cur_action, nxt_action]))
+            q_data = q_all[:, :b]
+            q_rand, q_cur, q_next = (q.reshape(-1, b, n) for q in q_all[:, b:].chunk(3, dim=1))
+            gap_c, bound_rate = cql_regularizer(q_data, q_rand, q_cur, q_next, cur_logp.reshape(b, n),
+                                                nxt_logp.reshape(b, n), self.act_dim, cfg.cql_temperature,
+                                                cfg.importance_sample, lower_bound)
+            if cfg.lagrange:
+                cql_term, alpha_prime_loss, alpha_prime = lagrange_losses(gap_c, net.log_alpha_prime, weight,
+                                                                          cfg.target_action_gap)
+            else:
+                cql_term = weight * gap_c.sum()
+        q_loss = critic_loss(q_data, target) + cql_term
 
         self.actor_opt.zero_grad(set_to_none=True)
         (pi_loss if ent_loss is None else pi_loss + ent_loss).backward()  # disjoint parameters

@@ -41,6 +41,9 @@ class CQLConfig(OnlinePhaseConfig):
     """Subtract α log π(a'|s') in the critics' target (SAC's soft target); CORL's CQL leaves it out."""
     cql_alpha: float = Field(10.0, ge=0.0)
     """Weight of the conservative regulariser (CORL's D4RL locomotion value; 0 is SAC)."""
+    cql_alpha_online: float | None = Field(None, ge=0.0)
+    """The regulariser's weight in online phases (CORL's ``cql_alpha_online``); None keeps ``cql_alpha``.
+    0 fine-tunes with SAC's update on the pretrained networks and skips the sampled actions' forward."""
     n_action_samples: int = Field(10, ge=1)
     """Actions sampled per state for the logsumexp: this many uniform, from π(·|s) and from π(·|s')."""
     cql_temperature: float = Field(1.0, gt=0.0)

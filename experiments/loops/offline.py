@@ -202,6 +202,7 @@ class _Run:
         while self.pos.index < len(self.phases):
             phase = self.phases[self.pos.index]
             self._advance_agent(phase)  # a phase's own learning-rate policy applies from its first step
+            self.agent.online_phase = phase.online is not None
             if phase.offline is not None:
                 self._offline_phase(phase)
             else:

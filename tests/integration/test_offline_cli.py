@@ -84,9 +84,10 @@ def test_bad_dataset_is_one_line_and_writes_nothing(collector_dataset, runs, tmp
 
 
 def _phased_manifest(tmp_path: Path, dataset: Path, name: str = "pendulum_iql_to_online",
-                     algo: str | None = None, lr_policy: str = "rewarm") -> Path:
-    """A tiny phased run of manifest ``name``; ``algo`` swaps in that agent with its defaults. The
-    online phase re-warms the learning rate, so a resume inside it must restore the warm-up too."""
+                     algo: str | None = None, lr_policy: str = "rewarm", agent: dict | None = None) -> Path:
+    """A tiny phased run of manifest ``name``; ``algo`` swaps in that agent with its defaults, ``agent``
+    sets fields of it. The online phase re-warms the learning rate, so a resume inside it must restore
+    the warm-up too."""
     import yaml
 
     data = yaml.safe_load((MANIFESTS / f"{name}.yaml").read_text())
@@ -96,7 +97,7 @@ def _phased_manifest(tmp_path: Path, dataset: Path, name: str = "pendulum_iql_to
     data["phases"] = [{"offline": {"updates": 150}},
                       {"online": {"steps": 250, "offline_fraction": {"kind": "linear", "start": 0.5, "end": 0.0},
                                   "lr_policy": lr_policy, "lr_warmup": 0.5}}]
-    data["agent"].update(net_arch=[32, 32], batch_size=32, buffer_size=1000)
+    data["agent"].update(net_arch=[32, 32], batch_size=32, buffer_size=1000, **(agent or {}))
     data["train"] = {"total_steps": 400, "log_every_steps": 50}
     data["evaluation"] = {"every_steps": 100, "episodes": 2}
     data["checkpoint"] = {"every_steps": 100, "keep_last": 10}
@@ -133,12 +134,16 @@ def test_phase_learning_rate_policies(collector_dataset, runs, tmp_path, lr_poli
         assert float(r["train/learning_rate"]) == pytest.approx(expected, rel=1e-5, abs=1e-12), (step, r)
 
 
-@pytest.mark.parametrize("name, algo", [("pendulum_iql_to_online", None), ("pendulum_calql_to_online", None),
-                                        ("pendulum_iql_to_online", "bc"), ("pendulum_iql_to_online", "awac")])
-def test_phased_run_resumes_mid_phase_identically(collector_dataset, runs, tmp_path, name, algo):
+@pytest.mark.parametrize("name, algo, agent", [
+    ("pendulum_iql_to_online", None, None), ("pendulum_calql_to_online", None, None),
+    ("pendulum_calql_to_online", None, {"cql_alpha_online": 0.0}),
+    ("pendulum_iql_to_online", "bc", None), ("pendulum_iql_to_online", "awac", None)])
+def test_phased_run_resumes_mid_phase_identically(collector_dataset, runs, tmp_path, name, algo, agent):
     """Every offline agent also trains online. Cal-QL also stores each online transition's Monte-Carlo
-    return, filled in when its episode ends or a checkpoint cuts it: a resumed run must see the same."""
-    manifest = _phased_manifest(tmp_path, collector_dataset, name, algo)
+    return, filled in when its episode ends or a checkpoint cuts it: a resumed run must see the same.
+    With ``cql_alpha_online`` the update changes at the phase switch: a run resumed inside the online
+    phase must know it is there."""
+    manifest = _phased_manifest(tmp_path, collector_dataset, name, algo, agent=agent)
     out = rl("train", str(manifest), "--quiet", "--runs-dir", str(runs), "--run-id", "full")
     assert out.returncode == 0, out.stderr
     exp = name.replace("_", "-") if algo is None else f"phased-{algo}"
@@ -149,6 +154,9 @@ def test_phased_run_resumes_mid_phase_identically(collector_dataset, runs, tmp_p
     assert last["time/offline_updates"] == "150.0" and last["time/total_timesteps"] == "250.0"
     ckpts = sorted(p.name for p in (full / "checkpoints").iterdir())
     assert ckpts == [f"step-{s:012d}" for s in (100, 200, 300, 400)]
+    if agent is not None:  # the regulariser is off from the first online update on
+        gaps = {r["time/phase"]: float(r["train/cql_gap"]) for r in rows if r.get("train/cql_gap")}
+        assert gaps["0.0"] != 0.0 and gaps["1.0"] == 0.0, gaps
     if "calql" in name:  # each checkpoint cut the running episodes: every online return is known
         with np.load(full / "checkpoints" / ckpts[-1] / "buffers.npz", allow_pickle=False) as buffers:
             mc_return = buffers["mc_return"]

@@ -157,6 +157,28 @@ def test_calql_bound_changes_the_update_and_minus_inf_is_plain_cql():
     assert m_bounded["train/cql_gap"] > m_plain["train/cql_gap"] + 40
 
 
+def test_cql_alpha_online_applies_only_in_online_phases():
+    batch = _batch(np.random.default_rng(2))
+
+    def losses(online_phase, **kw):
+        agent = _agent("cql", **kw)
+        agent.online_phase = online_phase
+        return agent.update(batch)
+
+    plain_offline = losses(False)
+    assert losses(False, cql_alpha_online=0.0) == plain_offline  # offline phases keep cql_alpha
+    assert losses(True) == plain_offline  # None: online phases keep cql_alpha too
+    sac = losses(True, cql_alpha_online=0.0)
+    assert sac["train/cql_gap"] == 0.0  # no regulariser, and no sampled actions evaluated
+    assert sac["train/critic_loss"] < plain_offline["train/critic_loss"] - 1.0
+    # The same batch and draws give the same TD loss and gaps, so weighting the gaps 5 instead of 10
+    # halves what the regulariser adds to the critic loss.
+    half = losses(True, cql_alpha_online=5.0)
+    assert half["train/cql_gap"] == plain_offline["train/cql_gap"]
+    td = sac["train/critic_loss"]
+    assert math.isclose(half["train/critic_loss"] - td, (plain_offline["train/critic_loss"] - td) / 2, rel_tol=1e-4)
+
+
 # -- AWAC -----------------------------------------------------------------------------------------------
 
 
