@@ -34,9 +34,12 @@ from experiments.manifest import Manifest, load_manifest
 from experiments.train import start_run
 
 MANIFESTS = Path(__file__).resolve().parents[1] / "experiments" / "manifests"
+FINAL_EVAL_SEED = 1000
+"""Seed of the paired final evaluations (``--final-episodes``), apart from every training seed."""
 
 
-def _run(workdir: Path, name: str, run_id: str, overrides: list[str], phases: list | None = None) -> list[dict]:
+def _run(workdir: Path, name: str, run_id: str, overrides: list[str],
+         phases: list | None = None) -> tuple[list[dict], Path]:
     manifest, data = load_manifest(MANIFESTS / f"{name}.yaml", overrides)
     if phases is not None:  # --set cannot write a list of mappings
         manifest = Manifest.model_validate({**data, "phases": phases})
@@ -46,7 +49,15 @@ def _run(workdir: Path, name: str, run_id: str, overrides: list[str], phases: li
         rows = [r for r in csv.DictReader(f) if r.get("eval/mean_reward")]
     print(f"  {name} {run_id}: final eval {float(rows[-1]['eval/mean_reward']):.1f} "
           f"({time.perf_counter() - t0:.0f} s)", flush=True)
-    return rows
+    return rows, run
+
+
+def _final_return(run: Path, episodes: int) -> float:
+    """Mean return of the run's final policy over ``episodes`` greedy episodes from seed ``FINAL_EVAL_SEED``
+    (the same start states for every run, so two runs' figures are paired)."""
+    from experiments.evaluate_run import evaluate_run
+
+    return float(evaluate_run(run, episodes, FINAL_EVAL_SEED, None)["mean_return"])
 
 
 def main() -> None:
@@ -62,6 +73,8 @@ def main() -> None:
                    help="the offline-to-online manifest: pendulum_<o2o>_to_online.yaml")
     p.add_argument("--o2o-set", action="append", default=[], metavar="KEY=VALUE",
                    help="an override of the offline-to-online manifest")
+    p.add_argument("--final-episodes", type=int, default=100,
+                   help="episodes of the paired evaluation of the final offline-to-online and SAC policies")
     args = p.parse_args()
     w = args.workdir
     root = w / "datasets"
@@ -81,23 +94,26 @@ def main() -> None:
     results: dict[str, list[float]] = {}
     for seed in args.seeds:
         for algo in () if args.skip_offline else ("iql", "td3bc"):
-            rows = _run(w, f"pendulum_{algo}", f"s{seed}",
-                        [*data, f"seed={seed}", f"train.total_steps={args.updates}",
-                         f"evaluation.every_steps={args.updates}", f"checkpoint.every_steps={args.updates}"])
+            rows, _ = _run(w, f"pendulum_{algo}", f"s{seed}",
+                           [*data, f"seed={seed}", f"train.total_steps={args.updates}",
+                            f"evaluation.every_steps={args.updates}", f"checkpoint.every_steps={args.updates}"])
             results.setdefault(algo, []).append(float(rows[-1]["eval/mean_reward"]))
         if args.skip_o2o:
             continue
         total = args.offline_updates + args.online_steps
-        rows = _run(w, f"pendulum_{args.o2o}_to_online", f"s{seed}",
-                    [*data, f"seed={seed}", f"train.total_steps={total}", "evaluation.every_steps=2500",
-                     f"checkpoint.every_steps={total}", *args.o2o_set],
-                    _phases(args.offline_updates, args.online_steps))
+        rows, o2o_run = _run(w, f"pendulum_{args.o2o}_to_online", f"s{seed}",
+                             [*data, f"seed={seed}", f"train.total_steps={total}", "evaluation.every_steps=2500",
+                              f"checkpoint.every_steps={total}", *args.o2o_set],
+                             _phases(args.offline_updates, args.online_steps))
         results.setdefault(f"{args.o2o}->online", []).append(float(rows[-1]["eval/mean_reward"]))
         _dip(rows, args.offline_updates)
-        rows = _run(w, "pendulum_sac", f"scratch-s{seed}",
-                    [f"seed={seed}", f"train.total_steps={args.online_steps}", "evaluation.every_steps=2500",
-                     f"checkpoint.every_steps={args.online_steps}"])
+        rows, sac_run = _run(w, "pendulum_sac", f"scratch-s{seed}",
+                             [f"seed={seed}", f"train.total_steps={args.online_steps}", "evaluation.every_steps=2500",
+                              f"checkpoint.every_steps={args.online_steps}"])
         results.setdefault("sac scratch", []).append(float(rows[-1]["eval/mean_reward"]))
+        paired = [_final_return(run, args.final_episodes) for run in (o2o_run, sac_run)]
+        results.setdefault(f"{args.o2o}->online, {args.final_episodes} ep", []).append(paired[0])
+        results.setdefault(f"sac scratch, {args.final_episodes} ep", []).append(paired[1])
     print(f"\nbehaviour policy mean return (dataset): {card['mean_return']:.1f}")
     for k, v in results.items():
         print(f"{k:>12}: final eval {', '.join(f'{x:.1f}' for x in v)}")

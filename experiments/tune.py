@@ -268,13 +268,14 @@ def run_trial_runs(trial, runs: list, todo: list, runs_dir: Path, jobs: int, pru
 def _run_trial(trial, manifest_path: Path, group: str, seeds: list[int], overrides: list[str], runs_dir: Path,
                jobs: int | None, prune: bool, show_progress: bool) -> float:
     from experiments.report import group_scores
-    from experiments.sweep import SweepLock, SweepProgress, _cpus, expand, plan_runs
+    from experiments.sweep import SweepLock, expand, plan_runs
+    from experiments.sweep_backends import SweepProgress, cpus
 
     runs = expand(manifest_path, seeds, (), [*overrides, f"name={group}"])
     with SweepLock(runs_dir, [group]), SweepProgress(len(runs), show_progress) as progress:
         complete, todo = plan_runs(runs, runs_dir)
         progress.skipped(len(complete))
-        run_trial_runs(trial, runs, todo, runs_dir, jobs or _cpus(), prune, progress.done)
+        run_trial_runs(trial, runs, todo, runs_dir, jobs or cpus(), prune, progress.done)
     scores = group_scores(group, [r.run_dir(runs_dir) for r in runs], OBJECTIVE)
     if scores is None:
         raise RuntimeError(f"group {group}: a run never logged {OBJECTIVE}")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments import sweep
+from experiments import sweep, sweep_backends
 from experiments.sweep import SweepError, SweepLock, expand, parse_grid, parse_seeds, plan_runs
 
 CARTPOLE = Path(__file__).resolve().parents[2] / "experiments" / "manifests" / "cartpole_ppo.yaml"
@@ -150,10 +150,10 @@ def test_unreachable_ray_address_fails_within_seconds():
         port = s.getsockname()[1]  # closed once we leave: nothing listens there
     t0 = time.perf_counter()
     with pytest.raises(SweepError, match=f"127.0.0.1:{port}: no Ray cluster reachable"):
-        sweep._probe(f"127.0.0.1:{port}")
-    assert time.perf_counter() - t0 < sweep.RAY_CONNECT_TIMEOUT_S + 1
+        sweep_backends.probe(f"127.0.0.1:{port}")
+    assert time.perf_counter() - t0 < sweep_backends.RAY_CONNECT_TIMEOUT_S + 1
     with pytest.raises(SweepError, match="HOST:PORT"):
-        sweep._probe("nonsense")
+        sweep_backends.probe("nonsense")
 
 
 @pytest.mark.parametrize("kwargs, words", [({"backend": "slurm"}, "local or ray"), ({"address": "auto"}, "ray"),
