@@ -136,13 +136,13 @@ def test_phase_learning_rate_policies(collector_dataset, runs, tmp_path, lr_poli
 
 @pytest.mark.parametrize("name, algo, agent", [
     ("pendulum_iql_to_online", None, None), ("pendulum_calql_to_online", None, None),
-    ("pendulum_calql_to_online", None, {"cql_alpha_online": 0.0}),
+    ("pendulum_calql_to_online", None, {"cql_alpha_online": None}),
     ("pendulum_iql_to_online", "bc", None), ("pendulum_iql_to_online", "awac", None)])
 def test_phased_run_resumes_mid_phase_identically(collector_dataset, runs, tmp_path, name, algo, agent):
     """Every offline agent also trains online. Cal-QL also stores each online transition's Monte-Carlo
     return, filled in when its episode ends or a checkpoint cuts it: a resumed run must see the same.
-    With ``cql_alpha_online`` the update changes at the phase switch: a run resumed inside the online
-    phase must know it is there."""
+    The manifest's ``cql_alpha_online: 0`` changes the update at the phase switch: a run resumed inside
+    the online phase must know it is there (``None`` keeps the regulariser online)."""
     manifest = _phased_manifest(tmp_path, collector_dataset, name, algo, agent=agent)
     out = rl("train", str(manifest), "--quiet", "--runs-dir", str(runs), "--run-id", "full")
     assert out.returncode == 0, out.stderr
@@ -154,9 +154,10 @@ def test_phased_run_resumes_mid_phase_identically(collector_dataset, runs, tmp_p
     assert last["time/offline_updates"] == "150.0" and last["time/total_timesteps"] == "250.0"
     ckpts = sorted(p.name for p in (full / "checkpoints").iterdir())
     assert ckpts == [f"step-{s:012d}" for s in (100, 200, 300, 400)]
-    if agent is not None:  # the regulariser is off from the first online update on
+    if "calql" in name:  # with cql_alpha_online 0 the regulariser is off from the first online update on
+        online_alpha = json.loads((full / "manifest.json").read_text())["agent"]["cql_alpha_online"]
         gaps = {r["time/phase"]: float(r["train/cql_gap"]) for r in rows if r.get("train/cql_gap")}
-        assert gaps["0.0"] != 0.0 and gaps["1.0"] == 0.0, gaps
+        assert gaps["0.0"] != 0.0 and (gaps["1.0"] == 0.0) == (online_alpha == 0.0), (online_alpha, gaps)
     if "calql" in name:  # each checkpoint cut the running episodes: every online return is known
         with np.load(full / "checkpoints" / ckpts[-1] / "buffers.npz", allow_pickle=False) as buffers:
             mc_return = buffers["mc_return"]
