@@ -2,24 +2,35 @@
 
     python benchmarks/offline_pendulum.py --workdir /tmp/o2o [--seeds 0 1] [--updates 10000]
         [--offline-updates 5000] [--online-steps 20000] [--skip-o2o | --skip-offline]
-        [--o2o iql|calql] [--o2o-set KEY=VALUE ...]
+        [--o2o iql|calql] [--o2o-set KEY=VALUE ...] [--final-episodes 100]
 
 Steps: train the behaviour policy (SAC, 2.5k env steps, as in experiments/manifests/datasets/pendulum.md)
 unless ``<workdir>/runs/pendulum-sac/medium`` exists; collect ``pendulum/medium-v0`` (stochastic actions,
-100 episodes) unless present; train IQL
-and TD3+BC offline; then IQL offline → online and SAC from scratch with the same online budget.
-Prints the behaviour policy's mean return (from the card) beside each final eval return.
+100 episodes) unless present; train IQL and TD3+BC offline; then ``--o2o`` offline → online and SAC
+from scratch with the same online budget. Prints the behaviour policy's mean return (from the card)
+beside each final eval return (the runs' own, 10 episodes), then the paired scores: the final
+offline-to-online and SAC policies on the same ``--final-episodes`` start states (seed 1000). Pendulum's
+returns swing by ~100 with the start state, so 10 episodes cannot rank two policies near the optimum.
 
-Measured (seed 0, 5,000 offline updates then 20,000 online steps, 10 eval episodes): IQL → online
-ends at -193.9 against SAC from scratch at -159.5 after the same 20,000 env steps. IQL's online
-phase plateaus near -190 whatever its knobs: ``agent.beta=10`` gave -193.6,
-``agent.beta=10 agent.expectile=0.9`` -188.4 and ``agent.learning_rate=1e-3`` -193.4.
+Measured, 5,000 offline updates then 20,000 online steps (the defaults):
 
-Cal-QL instead (``--o2o calql --skip-offline --o2o-set agent.net_arch=[128,128]``, seed 0; the manifest's
-[256, 256] critics cost ~195 ms an update here, [128, 128] ~64 ms): -612.4 after 2,500 offline updates
-and -549.7 at the switch; every 2,500 online steps after it -362.7, -355.5, -321.9, -234.6, -429.4,
--205.4, -222.1 and -195.5 (no dip below the switch; 24 min in all). It ends where IQL does, below SAC
-from scratch.
+* IQL → online (seed 0, 10 eval episodes): -193.9 against SAC from scratch at -159.5; on the 100 paired
+  start states -203.6 against -151.4. IQL's online phase plateaus near -190 whatever its knobs:
+  ``agent.beta=10`` gave -193.6, ``agent.beta=10 agent.expectile=0.9`` -188.4 and
+  ``agent.learning_rate=1e-3`` -193.4 (10 episodes).
+* Cal-QL → online, ``--o2o calql --skip-offline --seeds 1`` (and ``--seeds 2``, one process each, ~17 min
+  apiece on the 2-core machine, nearly all of it the [256, 256] critics' offline updates). The manifest
+  fine-tunes with SAC's update (``cql_alpha_online: 0``) at step size 1e-3. On the 100 paired start
+  states, O2O against SAC from scratch: seed 0 -152.4 / -151.4, seed 1 -154.4 / -151.4, seed 2
+  -156.1 / -148.5; mean -154.3 against -150.4. Both sit near Pendulum's optimum; Cal-QL → online is
+  2-8 behind on every seed, losing on the swing-ups from the bottom. Seed 0 ran the same configuration
+  as manifest overrides before the manifest took it. At the switch -453.8, -410.2 and -622.0
+  (10 episodes); no later evaluation fell below that (no dip), and the first, 2,500 online steps on,
+  was already -198.2, -102.9 and -145.9.
+* What the Cal-QL manifest's settings gave, seed 0, on the 100 paired start states: with the regulariser
+  kept online (``cql_alpha_online`` unset), [128, 128] critics and step size 3e-4, -195.5 (10 episodes;
+  ~24 min); ``cql_alpha_online=0`` at [128, 128] -166.6, with step size 1e-3 -159.2 (seed 1 -160.3),
+  with ``backup_entropy=true`` too -159.4; at the manifest's [256, 256] -152.4.
 """
 
 from __future__ import annotations
