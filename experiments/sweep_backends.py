@@ -1,8 +1,9 @@
 """The sweep's backends: a local ``spawn`` process pool and Ray, and the sweep's progress display.
 
 :mod:`experiments.sweep` plans a sweep (seeds, grid points, what is complete) and hands the runs to
-:func:`run_local` or :func:`run_ray` here; :mod:`experiments.tune` runs its trials on the same pool.
-Every run goes through :func:`experiments.sweep.execute_run`, whose run directory is the only state.
+:func:`run_local` or :func:`run_ray` here; :mod:`experiments.tune` starts its own processes (it
+stops pruned trials mid-run) and shares only the progress display and :func:`cpus`. Every run of
+both backends goes through :func:`experiments.sweep.execute_run`; its run directory is the only state.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ RAY_CONNECT_TIMEOUT_S = 5.0
 
 
 def cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:
