@@ -18,15 +18,16 @@ Measured, 5,000 offline updates then 20,000 online steps (the defaults):
   start states -203.6 against -151.4. IQL's online phase plateaus near -190 whatever its knobs:
   ``agent.beta=10`` gave -193.6, ``agent.beta=10 agent.expectile=0.9`` -188.4 and
   ``agent.learning_rate=1e-3`` -193.4 (10 episodes).
-* Cal-QL → online, ``--o2o calql --skip-offline --seeds 1`` (and ``--seeds 2``, one process each, ~17 min
-  apiece on the 2-core machine, nearly all of it the [256, 256] critics' offline updates). The manifest
-  fine-tunes with SAC's update (``cql_alpha_online: 0``) at step size 1e-3. On the 100 paired start
-  states, O2O against SAC from scratch: seed 0 -152.4 / -151.4, seed 1 -154.4 / -151.4, seed 2
-  -156.1 / -148.5; mean -154.3 against -150.4. Both sit near Pendulum's optimum; Cal-QL → online is
-  2-8 behind on every seed, losing on the swing-ups from the bottom. Seed 0 ran the same configuration
-  as manifest overrides before the manifest took it. At the switch -453.8, -410.2 and -622.0
-  (10 episodes); no later evaluation fell below that (no dip), and the first, 2,500 online steps on,
-  was already -198.2, -102.9 and -145.9.
+* Cal-QL → online, ``--o2o calql --skip-offline --seeds S`` for S = 1 to 4 (one process per seed, two at
+  a time, ~17 min apiece on the 2-core machine, nearly all of it the [256, 256] critics' offline
+  updates). The manifest fine-tunes with SAC's update (``cql_alpha_online: 0``) at step size 1e-3. On
+  the 100 paired start states, O2O against SAC from scratch for seeds 0-4: -152.4 / -151.4, -154.4 /
+  -151.4, -156.1 / -148.5, -154.4 / -151.0, -161.7 / -147.4; IQM -155.0 [95% CI -159.8, -153.1]
+  against -150.3 [-151.4, -147.8]. Both sit near Pendulum's optimum, and Cal-QL → online is 1-14
+  behind on every seed, losing on the swing-ups from the bottom. Seed 0 ran the same configuration as
+  manifest overrides before the manifest took it. At the switch -453.8, -410.2, -622.0, -578.1 and
+  -448.6 (10 episodes); no later evaluation fell below that (no dip), and the first, 2,500 online
+  steps on, was already -198.2, -102.9, -145.9, -87.7 and -168.5.
 * What the Cal-QL manifest's settings gave, seed 0, on the 100 paired start states: with the regulariser
   kept online (``cql_alpha_online`` unset), [128, 128] critics and step size 3e-4, -195.5 (10 episodes;
   ~24 min); ``cql_alpha_online=0`` at [128, 128] -166.6, with step size 1e-3 -159.2 (seed 1 -160.3),
