@@ -91,7 +91,8 @@ DATASETS = {"medium": ("medium", None), "mixed": ("expert", "final:0.1,random:0.
 """Dataset name -> (behaviour policy, --mix); 100 episodes each, collect seed 0."""
 EPISODES = 100
 FINAL_EVAL_SEED = 1000
-"""Seed of the ``--final-episodes`` evaluations, apart from every training seed."""
+"""Seed of the ``--final-episodes`` evaluations here and in offline_pendulum.py, apart from every
+training seed: every run is scored on the same start states, so two runs' scores are paired."""
 
 
 def _final_eval(run: Path) -> float | None:
@@ -100,6 +101,13 @@ def _final_eval(run: Path) -> float | None:
     with open(run / "metrics.csv") as f:
         rows = [r for r in csv.DictReader(f) if r.get("eval/mean_reward")]
     return float(rows[-1]["eval/mean_reward"]) if rows else None
+
+
+def final_return(run: Path, episodes: int) -> float:
+    """Mean return of the run's final policy over ``episodes`` greedy episodes from ``FINAL_EVAL_SEED``."""
+    from experiments.evaluate_run import evaluate_run
+
+    return float(evaluate_run(run, episodes, FINAL_EVAL_SEED, None)["mean_return"])
 
 
 def train_one(algo: str, seed: int, overrides: list[str], runs_dir: str, run_name: str,
@@ -125,9 +133,7 @@ def train_one(algo: str, seed: int, overrides: list[str], runs_dir: str, run_nam
     elif (run / "bench_wall_s.json").is_file():
         wall = json.loads((run / "bench_wall_s.json").read_text())
     if final_episodes:
-        from experiments.evaluate_run import evaluate_run
-
-        score = float(evaluate_run(run, final_episodes, FINAL_EVAL_SEED, None)["mean_return"])
+        score = final_return(run, final_episodes)
     return {"seed": seed, "score": score, "wall_s": wall}
 
 

@@ -42,12 +42,12 @@ import json
 import time
 from pathlib import Path
 
+from offline_agents import final_return  # a sibling script: benchmarks/ is sys.path[0] when run
+
 from experiments.manifest import Manifest, load_manifest
 from experiments.train import start_run
 
 MANIFESTS = Path(__file__).resolve().parents[1] / "experiments" / "manifests"
-FINAL_EVAL_SEED = 1000
-"""Seed of the paired final evaluations (``--final-episodes``), apart from every training seed."""
 
 
 def _run(workdir: Path, name: str, run_id: str, overrides: list[str],
@@ -63,13 +63,6 @@ def _run(workdir: Path, name: str, run_id: str, overrides: list[str],
           f"({time.perf_counter() - t0:.0f} s)", flush=True)
     return rows, run
 
-
-def _final_return(run: Path, episodes: int) -> float:
-    """Mean return of the run's final policy over ``episodes`` greedy episodes from seed ``FINAL_EVAL_SEED``
-    (the same start states for every run, so two runs' figures are paired)."""
-    from experiments.evaluate_run import evaluate_run
-
-    return float(evaluate_run(run, episodes, FINAL_EVAL_SEED, None)["mean_return"])
 
 
 def main() -> None:
@@ -123,7 +116,7 @@ def main() -> None:
                              [f"seed={seed}", f"train.total_steps={args.online_steps}", "evaluation.every_steps=2500",
                               f"checkpoint.every_steps={args.online_steps}"])
         results.setdefault("sac scratch", []).append(float(rows[-1]["eval/mean_reward"]))
-        paired = [_final_return(run, args.final_episodes) for run in (o2o_run, sac_run)]
+        paired = [final_return(run, args.final_episodes) for run in (o2o_run, sac_run)]
         results.setdefault(f"{args.o2o}->online, {args.final_episodes} ep", []).append(paired[0])
         results.setdefault(f"sac scratch, {args.final_episodes} ep", []).append(paired[1])
     print(f"\nbehaviour policy mean return (dataset): {card['mean_return']:.1f}")
