@@ -26,11 +26,12 @@ Both sides' arrays are first touched by the timed adds (numpy allocates lazily),
 fall on both alike; the sample benchmark fills both buffers completely first, untimed.
 
 Measured on the 2-core CPU machine, otherwise quiet, ``--adds 200000 --samples 2000 --repeats 7``
-three times: 1-env add 2.59x, 2.26x and 2.08x (ours 1.74-1.98 us, SB3 3.94-4.54 us); sample-256
-2.90x, 3.30x and 3.41x. Before the row writer and the dropped ``valid`` field, the keyword add of
-seven fields gave 1.50-1.59x. A row writer whose body was generated with ``exec`` (straight-line
-writes, no loop) reached 2.85-3.53x, but the suite allows no ``exec``/``eval`` in its source
-(``tests/reliability/test_no_code_execution.py``), so the writer loops.
+three times: 1-env add 3.55x, 3.46x and 3.32x (ours 1.04-1.15 us, SB3 3.69-3.82 us); sample-256
+2.99x, 2.98x and 3.03x. The six-field row is written by a writer with its six writes spelled out
+(``Storage._row_writer6``); the general writer, which loops over the fields and calls
+``_advance``, gave 2.08-2.59x (1.74-1.98 us), and the keyword ``Storage.add`` of seven fields
+1.50-1.59x before the row writer existed. The suite generates no code at run time
+(``tests/reliability/test_no_code_execution.py``), so the arity is fixed by hand.
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ import numpy as np
 
 __all__ = ["Field", "Storage", "StorageError"]
 
+REPLAY_ROW_FIELDS = 6
+"""Fields of the off-policy replay row, which :meth:`Storage.row_writer` writes without a loop."""
+
 
 class StorageError(ValueError):
     """A field or shape does not match the storage layout."""
@@ -137,6 +140,8 @@ class Storage:
         # 0-d element is deprecated).
         targets = [a[:, 0] if self.num_envs == 1 and a.ndim > 2 else a for a in (self.arrays[n] for n in names)]
         k = len(targets)
+        if k == REPLAY_ROW_FIELDS:
+            return self._row_writer6(names, targets)
 
         def write(*values: np.ndarray) -> None:
             if len(values) != k:
@@ -149,6 +154,34 @@ class Storage:
             except ValueError:
                 self._refused(names, pos, values)
             self._advance(pos)
+
+        return write
+
+    def _row_writer6(self, names: list[str], targets: list[np.ndarray]) -> Callable[..., None]:
+        """The six-field writer spelled out: the off-policy replay row (obs, next_obs, action, reward,
+        terminated, truncated) is the per-step write of every off-policy run. Without the loop over
+        fields and the call to ``_advance`` a 1-env row costs ~1.1 µs instead of ~2.0 µs
+        (benchmarks/replay.py); the suite generates no code at run time, so the arity is fixed by hand."""
+        t0, t1, t2, t3, t4, t5 = targets
+        capacity = self.capacity
+
+        def write(v0: np.ndarray, v1: np.ndarray, v2: np.ndarray, v3: np.ndarray, v4: np.ndarray,
+                  v5: np.ndarray) -> None:
+            pos = self.pos
+            try:
+                t0[pos] = v0
+                t1[pos] = v1
+                t2[pos] = v2
+                t3[pos] = v3
+                t4[pos] = v4
+                t5[pos] = v5
+            except ValueError:
+                self._refused(names, pos, (v0, v1, v2, v3, v4, v5))
+            pos += 1
+            if pos == capacity:
+                pos = 0
+                self.full = True
+            self.pos = pos
 
         return write
 

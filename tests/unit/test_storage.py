@@ -84,6 +84,34 @@ def test_row_writer_rejects_wrong_fields_counts_and_shapes():
     assert one.pos == 1 and one.arrays["x"][0, 0].tolist() == [1.0, 1.0]
 
 
+REPLAY_ROW = {"obs": Field((3,)), "next_obs": Field((3,)), "action": Field((2,)), "reward": Field((1,)),
+              "terminated": Field((), "bool"), "truncated": Field((), "bool")}
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_six_field_row_writer_matches_add_and_names_the_misfit(n):
+    """The off-policy row (six fields) has its own loop-free writer: same rows, position, wrap and errors."""
+    a, b = Storage(REPLAY_ROW, 3, n), Storage(REPLAY_ROW, 3, n)
+    order = ["truncated", "obs", "action", "next_obs", "reward", "terminated"]
+    write = b.row_writer(order)
+    rng = np.random.default_rng(1)
+    for _ in range(7):
+        row = {name: (rng.random(n) < 0.5 if f.dtype == "bool" else rng.standard_normal((n, *f.shape), np.float32))
+               for name, f in REPLAY_ROW.items()}
+        a.add(**row)
+        write(*(row[k] for k in order))
+        assert (a.pos, a.full) == (b.pos, b.full)
+    for k in a.arrays:
+        np.testing.assert_array_equal(a.arrays[k], b.arrays[k])
+    bad = [row[k] for k in order]
+    bad[2] = np.zeros((n, 5), np.float32)
+    with pytest.raises(StorageError, match="field 'action'"):
+        write(*bad)
+    with pytest.raises(TypeError):
+        write(*bad[:5])
+    assert (b.pos, b.full) == (a.pos, a.full)  # a refused row does not advance the position
+
+
 def test_add_rejects_unknown_missing_and_misshaped_fields():
     s = _storage()
     with pytest.raises(StorageError, match="unknown storage field 'bogus'"):
