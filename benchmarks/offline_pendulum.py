@@ -1,7 +1,7 @@
 """Offline and offline-to-online on the suite's Pendulum-v1 "medium" dataset, by hand (not CI).
 
     python benchmarks/offline_pendulum.py --workdir /tmp/o2o [--seeds 0 1] [--updates 10000]
-        [--offline-updates 5000] [--online-steps 20000] [--skip-o2o | --skip-offline]
+        [--offline-updates N] [--online-steps N] [--skip-o2o | --skip-offline]
         [--o2o iql|calql] [--o2o-set KEY=VALUE ...] [--final-episodes 100]
 
 Steps: train the behaviour policy (SAC, 2.5k env steps, as in experiments/manifests/datasets/pendulum.md)
@@ -12,7 +12,9 @@ beside each final eval return (the runs' own, 10 episodes), then the paired scor
 offline-to-online and SAC policies on the same ``--final-episodes`` start states (seed 1000). Pendulum's
 returns swing by ~100 with the start state, so 10 episodes cannot rank two policies near the optimum.
 
-Measured, 5,000 offline updates then 20,000 online steps (the defaults):
+The offline-to-online run takes its manifest's phases; ``--offline-updates`` and ``--online-steps``
+replace their lengths. Measured, 5,000 offline updates then 20,000 online steps (the Cal-QL manifest's
+phases; the IQL lines ran ``--o2o iql --offline-updates 5000``, its manifest has 10,000):
 
 * IQL → online (seed 0, 10 eval episodes): -193.9 against SAC from scratch at -159.5; on the 100 paired
   start states -203.6 against -151.4. IQL's online phase plateaus near -190 whatever its knobs:
@@ -45,6 +47,7 @@ from pathlib import Path
 from offline_agents import final_return  # a sibling script: benchmarks/ is sys.path[0] when run
 
 from experiments.manifest import Manifest, load_manifest
+from experiments.phases import PhaseSpec, phase_length
 from experiments.train import start_run
 
 MANIFESTS = Path(__file__).resolve().parents[1] / "experiments" / "manifests"
@@ -70,8 +73,11 @@ def main() -> None:
     p.add_argument("--workdir", type=Path, default=Path("/tmp/o2o"))
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--updates", type=int, default=10000)
-    p.add_argument("--offline-updates", type=int, default=5000)
-    p.add_argument("--online-steps", type=int, default=20000)
+    p.add_argument("--offline-updates", type=int, default=None,
+                   help="offline updates of the offline-to-online run (default: its manifest's)")
+    p.add_argument("--online-steps", type=int, default=None,
+                   help="online env steps of the offline-to-online run and of SAC from scratch (default: the "
+                        "offline-to-online manifest's)")
     p.add_argument("--skip-o2o", action="store_true", help="only the offline IQL and TD3+BC runs")
     p.add_argument("--skip-offline", action="store_true", help="only the offline-to-online and SAC runs")
     p.add_argument("--o2o", choices=["iql", "calql"], default="iql",
@@ -105,16 +111,17 @@ def main() -> None:
             results.setdefault(algo, []).append(float(rows[-1]["eval/mean_reward"]))
         if args.skip_o2o:
             continue
-        total = args.offline_updates + args.online_steps
+        phases = _phases(args.o2o, args.offline_updates, args.online_steps)
+        offline_updates, online_steps = (phase_length(PhaseSpec.model_validate(ph)) for ph in phases)
+        total = offline_updates + online_steps
         rows, o2o_run = _run(w, f"pendulum_{args.o2o}_to_online", f"s{seed}",
                              [*data, f"seed={seed}", f"train.total_steps={total}", "evaluation.every_steps=2500",
-                              f"checkpoint.every_steps={total}", *args.o2o_set],
-                             _phases(args.offline_updates, args.online_steps))
+                              f"checkpoint.every_steps={total}", *args.o2o_set], phases)
         results.setdefault(f"{args.o2o}->online", []).append(float(rows[-1]["eval/mean_reward"]))
-        _dip(rows, args.offline_updates)
+        _dip(rows, offline_updates)
         rows, sac_run = _run(w, "pendulum_sac", f"scratch-s{seed}",
-                             [f"seed={seed}", f"train.total_steps={args.online_steps}", "evaluation.every_steps=2500",
-                              f"checkpoint.every_steps={args.online_steps}"])
+                             [f"seed={seed}", f"train.total_steps={online_steps}", "evaluation.every_steps=2500",
+                              f"checkpoint.every_steps={online_steps}"])
         results.setdefault("sac scratch", []).append(float(rows[-1]["eval/mean_reward"]))
         paired = [final_return(run, args.final_episodes) for run in (o2o_run, sac_run)]
         results.setdefault(f"{args.o2o}->online, {args.final_episodes} ep", []).append(paired[0])
@@ -124,9 +131,15 @@ def main() -> None:
         print(f"{k:>12}: final eval {', '.join(f'{x:.1f}' for x in v)}")
 
 
-def _phases(offline: int, online: int) -> list[dict]:
-    return [{"offline": {"updates": offline}},
-            {"online": {"steps": online, "offline_fraction": {"kind": "linear", "start": 0.5, "end": 0.0}}}]
+def _phases(o2o: str, offline: int | None, online: int | None) -> list[dict]:
+    """The offline-to-online manifest's two phases, with their lengths replaced where given."""
+    manifest, _ = load_manifest(MANIFESTS / f"pendulum_{o2o}_to_online.yaml")
+    off, on = (p.model_dump(exclude_none=True) for p in manifest.phases)
+    if offline is not None:
+        off["offline"]["updates"] = offline
+    if online is not None:
+        on["online"]["steps"] = online
+    return [off, on]
 
 
 def _dip(rows: list[dict], switch: int) -> None:
