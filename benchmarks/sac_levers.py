@@ -23,6 +23,14 @@ shapes: critic forward/backward, target forward, actor forward/backward on s and
 loss's critic forward and its input-gradient backward). ``F`` divided by the GEMM rate this machine
 reaches on one thread for a 256x256x256 product is the least time an fp32 update can take, whatever
 the framework; the ratio SB3's measured update time / floor bounds any speed-up over SB3.
+
+Measured on the 2-core CPU machine (``--updates 300 --rounds 5``): as shipped 9.87 ms, bfloat16 matmuls
+6.61 ms, SB3 12.91 ms; floor 5.39 ms fp32 (102 GFLOP/s), 2.70 ms bf16 (202 GFLOP/s). Under the torch
+profiler the bf16 update's matrix products take ~3.6 ms and the rest (casts, ReLU and its backward,
+Adam, autograd and dispatch) ~2 ms; the env step, acting and the replay write are ~10% of a training
+step (py-spy over a 2,100-step run). A lever tried and left out: ``torch.compile`` (inductor) of the
+critic and actor losses (noise drawn outside, same math) made the update slower, 12.4 ms against 9.5 ms
+in fp32 and 8.4 ms against 6.2 ms in bf16, besides ~9 s of compilation per run.
 """
 
 from __future__ import annotations
