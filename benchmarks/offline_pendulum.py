@@ -34,6 +34,13 @@ phases; the IQL lines ran ``--o2o iql --offline-updates 5000``, its manifest has
   kept online (``cql_alpha_online`` unset), [128, 128] critics and step size 3e-4, -195.5 (10 episodes;
   ~24 min); ``cql_alpha_online=0`` at [128, 128] -166.6, with step size 1e-3 -159.2 (seed 1 -160.3),
   with ``backup_entropy=true`` too -159.4; at the manifest's [256, 256] -152.4.
+* Two online-phase levers, tried on held-out seeds 5 and 6 (``--o2o calql --skip-offline --seeds S
+  --o2o-set checkpoint.every_steps=5000 --o2o-set checkpoint.keep_last=10``, then each run copied at
+  its step-5000 checkpoint, the switch, with the lever written into its ``manifest.json``, and
+  resumed). On the 100 paired start states, seed 5 / seed 6: SAC from scratch -147.7 / -147.8; the
+  manifest's settings -159.5 / -153.7; no offline data online (``offline_fraction: 0.0``) -161.8 /
+  -165.1; two gradient steps per env step online (``agent.gradient_steps=2``) -156.8 / -154.7. Neither
+  closes the gap, so neither was run on seeds 0-4.
 """
 
 from __future__ import annotations
