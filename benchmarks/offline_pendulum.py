@@ -56,7 +56,6 @@ from pathlib import Path
 from offline_agents import final_return  # a sibling script: benchmarks/ is sys.path[0] when run
 
 from experiments.manifest import Manifest, load_manifest
-from experiments.phases import PhaseSpec, phase_length
 from experiments.train import start_run
 
 MANIFESTS = Path(__file__).resolve().parents[1] / "experiments" / "manifests"
@@ -121,7 +120,7 @@ def main() -> None:
         if args.skip_o2o:
             continue
         phases = _phases(args.o2o, args.offline_updates, args.online_steps)
-        offline_updates, online_steps = (phase_length(PhaseSpec.model_validate(ph)) for ph in phases)
+        offline_updates, online_steps = phases[0]["offline"]["updates"], phases[1]["online"]["steps"]
         total = offline_updates + online_steps
         rows, o2o_run = _run(w, f"pendulum_{args.o2o}_to_online", f"s{seed}",
                              [*data, f"seed={seed}", f"train.total_steps={total}", "evaluation.every_steps=2500",
