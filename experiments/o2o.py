@@ -2,8 +2,8 @@
 
 For every switch from an offline phase to the online phase right after it:
 
-- ``return_at_switch``: the last evaluation at or before the switch (the last eval of the offline
-  phase, which is the eval at the switch step when one falls there);
+- ``return_at_switch``: the last evaluation at or before the switch; the phased loops end every
+  phase with an evaluation whatever the cadence, so it is the eval at the switch step;
 - ``dip``: the lowest evaluation return of the online phase minus ``return_at_switch`` (negative:
   the policy got worse after the switch; positive: it never fell below its offline return),
   with ``dip_return``, ``dip_online_step`` (its ``time/total_timesteps``) and ``dip_step``;

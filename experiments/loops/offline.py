@@ -294,7 +294,9 @@ class _Run:
         session, counters = self.session, self.session.counters
         self._advance_agent(phase)
         final = self._is_final(phase)
-        evals = session.eval_due(final)
+        # every phase ends with an evaluation, whatever the cadence, so the offline-to-online metrics
+        # (return at the switch, dip, recovery) always have the policy at the switch to start from
+        evals = session.eval_due(final or self.pos.done >= phase_length(phase))
         if evals or final or counters.env_steps >= self.next_log:
             if evals and self.score_refs is not None:
                 evals["eval/normalized_score"] = normalized_score(evals["eval/mean_reward"], *self.score_refs)

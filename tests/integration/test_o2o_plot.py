@@ -17,13 +17,14 @@ from tests.integration.test_offline_cli import _collector_dataset, _phased_manif
 
 @pytest.fixture(scope="module")
 def o2o_runs(tmp_path_factory) -> Path:
-    """runs/pendulum-iql-to-online/o2o (150 offline updates, then 250 online steps; an eval every 50
-    steps, so one falls on the switch) and runs/pendulum-sac/scratch (250 online steps from scratch)."""
+    """runs/pendulum-iql-to-online/o2o (150 offline updates, then 250 online steps; an eval every 40
+    steps, which misses the switch, so the phase's own closing eval gives the return there) and
+    runs/pendulum-sac/scratch (250 online steps from scratch)."""
     tmp = tmp_path_factory.mktemp("o2o")
     runs = tmp / "runs"
     manifest = _phased_manifest(tmp, _collector_dataset(tmp / "minari"))
     data = json.loads(manifest.read_text())
-    data["evaluation"] = {"every_steps": 50, "episodes": 2}
+    data["evaluation"] = {"every_steps": 40, "episodes": 2}
     manifest.write_text(json.dumps(data))
     out = rl("train", str(manifest), "--quiet", "--runs-dir", str(runs), "--run-id", "o2o")
     assert out.returncode == 0, out.stderr
@@ -46,7 +47,7 @@ def test_phased_run_writes_o2o_json_matching_its_metrics(o2o_runs):
     m = json.loads((run / "o2o.json").read_text())
     evals = _evals(run)
     by_step = {int(r["step"]): float(r["eval/mean_reward"]) for r in evals}
-    assert sorted(by_step) == [50, 100, 150, 200, 250, 300, 350, 400]
+    assert sorted(by_step) == [40, 80, 120, 150, 160, 200, 240, 280, 320, 360, 400]  # 150: the phase's end
     assert m["phases"] == ["offline", "online"] and m["online_steps"] == 250 and m["final_step"] == 400
     assert m["final_return"] == by_step[400]
     [sw] = m["switches"]
@@ -61,7 +62,7 @@ def test_phased_run_writes_o2o_json_matching_its_metrics(o2o_runs):
         assert sw["steps_to_recover"] == 0
     else:
         assert sw["steps_to_recover"] == (back[0] - 150 if back else None)
-    assert sw["online_evals"] == 5 and sw["phase_final_return"] == by_step[400]
+    assert sw["online_evals"] == 7 and sw["phase_final_return"] == by_step[400]
     assert all(math.isfinite(v) for v in (sw["return_at_switch"], sw["dip"], m["final_return"]))
     events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
     o2o = [e for e in events if e["event"] == "o2o"]

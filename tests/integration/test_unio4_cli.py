@@ -61,6 +61,9 @@ def test_phased_run_resumes_inside_either_phase_identically(dataset, runs, tmp_p
     assert ckpts == [f"step-{s:012d}" for s in (100, 200, 300, 400, 450)]
     o2o = json.loads((full / "o2o.json").read_text())
     assert o2o["online_steps"] == 300 and o2o["switches"][0]["step"] == 150
+    # evals every 100 steps miss the switch at 150; the offline phase's closing eval gives the return there
+    assert o2o["switches"][0]["switch_eval_step"] == 150 and offline[-1]["eval/mean_reward"]
+    assert o2o["switches"][0]["return_at_switch"] == float(offline[-1]["eval/mean_reward"])
     # Resume from step 100 (inside the offline phase) and from 300 (150 env steps into the online phase).
     for keep in (100, 300):
         part = runs / "pendulum-unio4" / f"from{keep}"
