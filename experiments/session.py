@@ -163,7 +163,8 @@ class Session:
         return run_episodes(self.agent, self.eval_envs, seeds, spec.deterministic)
 
     def eval_due(self, final: bool) -> dict[str, float]:
-        """Evaluate if the schedule says so (or at the end); returns the ``eval/`` row entries."""
+        """Evaluate if the schedule says so, or whenever ``final`` (the run's end; the phased loops also
+        pass it at each phase's end) without moving the schedule; returns the ``eval/`` row entries."""
         due = self.next_eval is not None and self.counters.env_steps >= self.next_eval
         if not (due or final):
             return {}

@@ -217,9 +217,6 @@ class _Run:
 
         record_o2o(self.session)
 
-    def _is_final(self, phase) -> bool:
-        return self.pos.index == len(self.phases) - 1 and self.pos.done >= phase_length(phase)
-
     def _offline_phase(self, phase) -> None:
         counters = self.session.counters
         while self.pos.done < phase.offline.updates:
@@ -293,10 +290,11 @@ class _Run:
         """Advance schedules, log, evaluate, checkpoint; True when a checkpoint was written."""
         session, counters = self.session, self.session.counters
         self._advance_agent(phase)
-        final = self._is_final(phase)
+        phase_end = self.pos.done >= phase_length(phase)
+        final = phase_end and self.pos.index == len(self.phases) - 1
         # every phase ends with an evaluation, whatever the cadence, so the offline-to-online metrics
         # (return at the switch, dip, recovery) always have the policy at the switch to start from
-        evals = session.eval_due(final or self.pos.done >= phase_length(phase))
+        evals = session.eval_due(phase_end)
         if evals or final or counters.env_steps >= self.next_log:
             if evals and self.score_refs is not None:
                 evals["eval/normalized_score"] = normalized_score(evals["eval/mean_reward"], *self.score_refs)

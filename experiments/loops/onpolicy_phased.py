@@ -129,14 +129,14 @@ class _Run:
             self.pos.offline_updates += 1
             counters.env_steps += 1
             counters.iterations += 1
-            self._after_update(final=len(self.phases) == 1 and self.pos.done == updates,
-                               phase_end=self.pos.done == updates)
+            self._after_update(phase_end=self.pos.done == updates)
 
-    def _after_update(self, final: bool, phase_end: bool) -> None:
+    def _after_update(self, phase_end: bool) -> None:
         """Log, evaluate and checkpoint on the run's step counter, as the off-policy phased loop does
         (the offline phase ends with an evaluation, whatever the cadence: the return at the switch)."""
         session, counters = self.session, self.session.counters
-        evals = session.eval_due(final or phase_end)
+        final = phase_end and len(self.phases) == 1
+        evals = session.eval_due(phase_end)
         if evals or final or counters.env_steps >= self.next_log:
             row = self._row(session.rollout_metrics() | self.train_metrics | evals)
             session.log(row)
