@@ -23,6 +23,24 @@ TINY = ["--set", "train.total_steps=2048", "--set", "checkpoint.every_steps=1024
         "--set", "evaluation.every_steps=1024", "--set", "evaluation.episodes=3"]
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")
 RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+# One xdist worker runs this whole file (``--dist loadgroup``): a local Ray cluster started by one test
+# would otherwise be found by another worker's ``--address auto``, which expects none.
+pytestmark = pytest.mark.xdist_group("ray")
+
+
+def _no_ray_cluster_within(seconds: float) -> bool:
+    """True once no Ray cluster runs on this machine. ``--address auto`` connects to any running one, and
+    the local cluster of the test before may still be shutting down (slowly, on a loaded machine)."""
+    from ray._private.services import find_gcs_addresses
+
+    deadline = time.monotonic() + seconds
+    while True:
+        find_gcs_addresses.cache_clear()  # it remembers a cluster once found
+        if not find_gcs_addresses():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
 
 
 def _metrics(run: Path) -> list[dict]:
@@ -126,7 +144,7 @@ def test_an_unreachable_ray_address_is_a_quick_one_line_error(tmp_path):
     elapsed = time.perf_counter() - t0
     assert res.returncode == 2 and "no Ray cluster reachable" in res.stderr and res.stderr.count("\n") == 1, res.stderr
     assert elapsed < 20, f"took {elapsed:.1f} s"
-    if os.environ.get("RAY_ADDRESS") is None:
+    if os.environ.get("RAY_ADDRESS") is None and _no_ray_cluster_within(60):
         res = rl("sweep", CARTPOLE, "--seeds", "0", "--runs-dir", str(tmp_path / "runs"), "--backend", "ray",
                  "--address", "auto", env=RAY_ENV, timeout=60)
         assert res.returncode == 2 and "no running Ray cluster" in res.stderr, res.stderr

@@ -109,10 +109,3 @@ def audit(monkeypatch):
         yield events
     finally:
         _RECORDING.remove(events)
-
-
-def pytest_terminal_summary(terminalreporter):
-    from tests.reliability.harness import TRIALS, summary
-
-    if TRIALS:
-        terminalreporter.write_line(f"reliability: {summary(TRIALS)}")
