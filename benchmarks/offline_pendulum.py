@@ -58,6 +58,9 @@ phases; the IQL lines ran ``--o2o iql --offline-updates 5000``, its manifest has
   there, -155.4 / -155.0 at 10,000, -157.5 / -153.0 at 15,000). On seed 5 it trails SAC on every one
   of the 100 start states, by 11.8 on average: its final policy holds the pendulum 0.23 rad from
   upright against a steady torque of -1.16, where SAC's holds within 0.05 rad.
+* A gentler regulariser offline, ``agent.cql_alpha=1`` instead of 10 (whole runs, seeds 5 / 6): the
+  policy at the switch is far better (-162.4 / -203.7 against -400 to -620, 10 episodes), but the
+  final policies score -155.3 / -155.6 on the 100 paired start states, no closer to SAC's -147.7 / -147.8.
 """
 
 from __future__ import annotations
