@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict
 
 import pytest
@@ -14,13 +15,16 @@ import pytest
 _WORKER_TRIALS: list[dict] = []
 
 
+def _own_trials() -> list:
+    """This process's trials; the harness is imported only by the reliability tests that run trials."""
+    harness = sys.modules.get("tests.reliability.harness")
+    return list(harness.TRIALS) if harness is not None else []
+
+
 def pytest_sessionfinish(session):
     workeroutput = getattr(session.config, "workeroutput", None)
-    if workeroutput is None:  # not an xdist worker
-        return
-    from tests.reliability.harness import TRIALS  # imported late: the harness pulls in numpy
-
-    workeroutput["reliability_trials"] = json.dumps([asdict(t) for t in TRIALS])  # execnet carries plain data
+    if workeroutput is not None:  # an xdist worker; execnet carries plain data
+        workeroutput["reliability_trials"] = json.dumps([asdict(t) for t in _own_trials()])
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -29,8 +33,9 @@ def pytest_testnodedown(node, error):
 
 
 def pytest_terminal_summary(terminalreporter):
-    from tests.reliability.harness import TRIALS, Trial, summary
+    trials, shipped = _own_trials(), _WORKER_TRIALS
+    if not trials and not shipped:
+        return
+    from tests.reliability.harness import Trial, summary
 
-    trials = TRIALS + [Trial(**t) for t in _WORKER_TRIALS]
-    if trials:
-        terminalreporter.write_line(f"reliability: {summary(trials)}")
+    terminalreporter.write_line(f"reliability: {summary(trials + [Trial(**t) for t in shipped])}")

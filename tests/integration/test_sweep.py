@@ -144,7 +144,9 @@ def test_an_unreachable_ray_address_is_a_quick_one_line_error(tmp_path):
     elapsed = time.perf_counter() - t0
     assert res.returncode == 2 and "no Ray cluster reachable" in res.stderr and res.stderr.count("\n") == 1, res.stderr
     assert elapsed < 20, f"took {elapsed:.1f} s"
-    if os.environ.get("RAY_ADDRESS") is None and _no_ray_cluster_within(60):
+    if os.environ.get("RAY_ADDRESS") is None:
+        if not _no_ray_cluster_within(60):
+            pytest.skip("a Ray cluster runs on this machine, so --address auto would rightly find it")
         res = rl("sweep", CARTPOLE, "--seeds", "0", "--runs-dir", str(tmp_path / "runs"), "--backend", "ray",
                  "--address", "auto", env=RAY_ENV, timeout=60)
         assert res.returncode == 2 and "no running Ray cluster" in res.stderr, res.stderr

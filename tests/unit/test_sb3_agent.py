@@ -45,10 +45,9 @@ def test_vec_env_reports_final_obs_time_outs_and_episodes_as_sb3_expects(truncat
 
 def test_sb3_replay_buffer_gets_true_next_obs_and_bootstraps_only_time_outs():
     from stable_baselines3 import DQN
-
-    venv, _ = _known_returns_venv(1, horizon=4, truncate=True)
     from stable_baselines3.common.logger import Logger
 
+    venv, _ = _known_returns_venv(1, horizon=4, truncate=True)
     model = DQN("MlpPolicy", venv, learning_starts=1000, seed=0, device="cpu", buffer_size=100)
     model.set_logger(Logger(folder=None, output_formats=[]))  # SB3's default logger makes a /tmp/SB3-* dir
     model.learn(8)
