@@ -62,7 +62,14 @@ phases; the IQL lines ran ``--o2o iql --offline-updates 5000``, its manifest has
   policy at the switch is far better (-162.4 / -203.7 against -400 to -620, 10 episodes), but the
   final policies score -155.3 / -155.6 on the 100 paired start states, no closer to SAC's -147.7 / -147.8.
   Branched at the switch with the entropy coefficient put back to SAC's starting 1.0 (it was 0.47):
-  -153.7 / -169.7.
+  -153.7 / -169.7. Pretrained on ``medium-replay`` instead (the medium run's own replay buffer, 13
+  episodes, mean return -1260.9; whole runs): -150.1 / -152.3, from -728.5 / -834.4 at the switch.
+* A lead, not yet a change: the Cal-QL agent takes its actor step against the critics from before
+  their step (CORL's order), SAC after it (SB3's). Online from scratch with SB3-like init and the
+  entropy in the backup, a scratch patch putting the critic step first scored -147.9 / -149.7 against
+  -150.0 / -150.7 in CORL's order and SAC's -147.7 / -147.8 (two seeds: within the noise). The
+  manifest's whole offline-to-online run with that patch: -152.3 / -154.4, against -159.5 / -153.7
+  as shipped; closer, still short of SAC on both seeds.
 """
 
 from __future__ import annotations
