@@ -162,11 +162,11 @@ class Session:
         self.counters.eval_index += 1
         return run_episodes(self.agent, self.eval_envs, seeds, spec.deterministic)
 
-    def eval_due(self, final: bool) -> dict[str, float]:
-        """Evaluate if the schedule says so, or whenever ``final`` (the run's end; the phased loops also
-        pass it at each phase's end) without moving the schedule; returns the ``eval/`` row entries."""
+    def eval_due(self, force: bool) -> dict[str, float]:
+        """Evaluate if the schedule says so, or whenever ``force`` (the run's end; the phased loops also
+        force it at each phase's end) without moving the schedule; returns the ``eval/`` row entries."""
         due = self.next_eval is not None and self.counters.env_steps >= self.next_eval
-        if not (due or final):
+        if not (due or force):
             return {}
         if due:
             self.next_eval = self._next_multiple(self.manifest.evaluation.every_steps)
