@@ -21,16 +21,26 @@ processes falls on all alike; the table gives the median ms per update.
 The floor: one update multiplies matrices worth ``F`` floating-point operations (counted from the layer
 shapes: critic forward/backward, target forward, actor forward/backward on s and s', the actor
 loss's critic forward and its input-gradient backward). ``F`` divided by the GEMM rate this machine
-reaches on one thread for a 256x256x256 product is the least time an fp32 update can take, whatever
+reaches on one thread (or two) for a 256x256x256 product is the least time an fp32 update can take, whatever
 the framework; the ratio SB3's measured update time / floor bounds any speed-up over SB3.
 
-Measured on the 2-core CPU machine (``--updates 300 --rounds 5``): as shipped 9.87 ms, bfloat16 matmuls
-6.61 ms, SB3 12.91 ms; floor 5.39 ms fp32 (102 GFLOP/s), 2.70 ms bf16 (202 GFLOP/s). Under the torch
-profiler the bf16 update's matrix products take ~3.6 ms and the rest (casts, ReLU and its backward,
-Adam, autograd and dispatch) ~2 ms; the env step, acting and the replay write are ~10% of a training
-step (py-spy over a 2,100-step run). A lever tried and left out: ``torch.compile`` (inductor) of the
-critic and actor losses (noise drawn outside, same math) made the update slower, 12.4 ms against 9.5 ms
-in fp32 and 8.4 ms against 6.2 ms in bf16, besides ~9 s of compilation per run.
+Measured on the 2-core CPU machine (``--updates 300 --rounds 5``): as shipped 11.00 ms, 2 threads 6.76
+ms, bfloat16 matmuls 6.70 ms, SB3 13.16 ms with one thread and 10.26 ms with two; floor 5.77 ms fp32 on
+one thread (95 GFLOP/s), 3.32 ms on two (165 GFLOP/s), 2.69 ms bf16 on one (203 GFLOP/s). So at two
+threads each ours is 1.52x SB3's update, and SB3's is 3.09x the two-thread floor: an fp32 update would
+have to run at the floor itself to be 3x SB3's at equal threads. (An earlier run of the one-thread rows:
+as shipped 9.87 ms, bf16 6.61 ms, SB3 12.91 ms; the machine's speed drifts between sessions, the ratios
+less.) Under the torch profiler the bf16 update's matrix products take ~3.6 ms and the rest (casts, ReLU
+and its backward, Adam, autograd and dispatch) ~2 ms; at two threads in fp32 the products take ~4.2 ms
+of ~6.6; the env step, acting and the replay write are ~7% of a training step (py-spy over a 3,100-step
+run at two threads). A lever tried and left out: ``torch.compile`` (inductor) of the critic and actor
+losses (noise drawn outside, same math) made the update slower, 12.4 ms against 9.5 ms in fp32 and 8.4
+ms against 6.2 ms in bf16, besides ~9 s of compilation per run. Another: the actor's and the critics'
+gradients computed at once on two Python threads of one torch thread each, both from the weights before
+the update (the original SAC's simultaneous step; noise drawn first, so it stays deterministic), then
+both Adam steps: 5.56 ms against 5.66 ms for the shipped update on two torch threads, no gain for a
+changed update order. For scale, the same update written in JAX and jitted whole (SBX's approach; XLA
+on both cores, a throwaway script) took 5.1 ms in fp32 and 4.2 ms with bf16 matrix products.
 """
 
 from __future__ import annotations
@@ -111,8 +121,9 @@ def time_updates(agent, threads: int, module, data, updates: int) -> float:
         torch.set_num_threads(1)
 
 
-def sb3_update_ms(updates: int) -> float:
-    """SB3 SAC's ``train(gradient_steps=1)`` on a filled buffer, same hyperparameters."""
+def sb3_update_ms(updates: int, threads: int = 1) -> float:
+    """SB3 SAC's ``train(gradient_steps=1)`` on a filled buffer, same hyperparameters, ``threads`` torch
+    threads."""
     from sac_vs_sb3 import ours_manifest, sb3_sac_kwargs
     from stable_baselines3 import SAC
     from stable_baselines3.common.env_util import make_vec_env
@@ -121,11 +132,15 @@ def sb3_update_ms(updates: int) -> float:
     env = make_vec_env("Pendulum-v1", n_envs=1, seed=0)
     model = SAC("MlpPolicy", env, seed=0, device="cpu", verbose=0, **sb3_sac_kwargs(cfg))
     model.learn(total_timesteps=cfg.learning_starts + 300)
-    model.train(gradient_steps=1, batch_size=cfg.batch_size)
-    start = time.perf_counter()
-    for _ in range(updates):
+    torch.set_num_threads(threads)
+    try:
         model.train(gradient_steps=1, batch_size=cfg.batch_size)
-    return (time.perf_counter() - start) / updates * 1e3
+        start = time.perf_counter()
+        for _ in range(updates):
+            model.train(gradient_steps=1, batch_size=cfg.batch_size)
+        return (time.perf_counter() - start) / updates * 1e3
+    finally:
+        torch.set_num_threads(1)
 
 
 def update_flops(hidden: list[int]) -> float:
@@ -142,15 +157,18 @@ def update_flops(hidden: list[int]) -> float:
             + 2 * critic)     # actor loss: critics' forward + input-gradient backward
 
 
-def gemm_gflops(dtype: torch.dtype = torch.float32) -> float:
-    torch.set_num_threads(1)
-    a, b = torch.randn(256, 256, dtype=dtype), torch.randn(256, 256, dtype=dtype)
-    for _ in range(50):
-        a @ b
-    start, n = time.perf_counter(), 1000
-    for _ in range(n):
-        a @ b
-    return 2 * 256**3 * n / (time.perf_counter() - start) / 1e9
+def gemm_gflops(dtype: torch.dtype = torch.float32, threads: int = 1) -> float:
+    torch.set_num_threads(threads)
+    try:
+        a, b = torch.randn(256, 256, dtype=dtype), torch.randn(256, 256, dtype=dtype)
+        for _ in range(50):
+            a @ b
+        start, n = time.perf_counter(), 1000
+        for _ in range(n):
+            a @ b
+        return 2 * 256**3 * n / (time.perf_counter() - start) / 1e9
+    finally:
+        torch.set_num_threads(1)
 
 
 def main() -> None:
@@ -162,16 +180,18 @@ def main() -> None:
     data = batch(np.random.default_rng(0))
     names = ["as shipped", "Optimizer.step", "foreach Adam", "per-tensor Polyak", "2 threads", "bfloat16 matmuls"]
     variants = {n: variant(n) for n in names}
-    times: dict[str, list[float]] = {n: [] for n in names + ["SB3 train(1)"]}
+    sb3 = ["SB3 train(1)", "SB3 2 threads"]
+    times: dict[str, list[float]] = {n: [] for n in names + sb3}
     for _ in range(args.rounds):
         for n, (agent, threads, module) in variants.items():
             times[n].append(time_updates(agent, threads, module, data, args.updates))
         times["SB3 train(1)"].append(sb3_update_ms(args.updates // 3))
+        times["SB3 2 threads"].append(sb3_update_ms(args.updates // 3, threads=2))
     med = {n: statistics.median(v) for n, v in times.items()}
     base = med["as shipped"]
     print(f"SAC update, batch {BATCH}, [256, 256], median of {args.rounds} rounds x {args.updates} updates")
     print(f"{'variant':>22} {'ms/update':>10} {'vs shipped':>11}")
-    for n in names + ["SB3 train(1)"]:
+    for n in names + sb3:
         print(f"{n:>22} {med[n]:10.3f} {med[n] / base:10.2f}x")
     flops = update_flops([256, 256])
     gf = gemm_gflops()
@@ -184,6 +204,11 @@ def main() -> None:
     print(f"bf16: 1-thread GEMM {gf16:.0f} GFLOP/s -> floor {floor16:.2f} ms; ours with bfloat16 matmuls "
           f"{med['bfloat16 matmuls'] / floor16:.2f}x that floor, {med['SB3 train(1)'] / med['bfloat16 matmuls']:.2f}x "
           f"faster than SB3's update")
+    gf2 = gemm_gflops(threads=2)
+    floor2 = flops / gf2 / 1e6
+    print(f"2 threads: GEMM {gf2:.0f} GFLOP/s -> fp32 floor {floor2:.2f} ms; ours {med['2 threads'] / floor2:.2f}x "
+          f"that floor, SB3 with 2 threads {med['SB3 2 threads'] / floor2:.2f}x; ours/SB3 at 2 threads each "
+          f"{med['SB3 2 threads'] / med['2 threads']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -1,14 +1,16 @@
 """rlsuite's SAC against stable-baselines3's SAC on Pendulum-v1: training speed, and final returns.
 
-Run ``python benchmarks/sac_vs_sb3.py [--budget 3000] [--repeats 3]`` for speed, or
+Run ``python benchmarks/sac_vs_sb3.py [--budget 3000] [--repeats 3] [--threads N]`` for speed, or
 ``python benchmarks/sac_vs_sb3.py --seeds 5 --steps 20000 [--jobs 2] [--set agent.matmul_dtype=bfloat16]``
 for final returns (``--set`` overrides our manifest only).
 
 Both sides get the hyperparameters of ``experiments/manifests/pendulum_sac.yaml`` (converted by
-:func:`sb3_sac_kwargs`, which refuses options SB3 cannot match), one torch thread, the same seed per
-round, one Pendulum-v1 env (ours a gymnasium ``SyncVectorEnv``, SB3 ``make_vec_env``'s ``DummyVecEnv``).
-Speed rounds alternate ours, ours with ``agent.matmul_dtype: bfloat16``, SB3, ... so load from other
-processes falls on all alike, after one untimed warm-up run of each. The bfloat16 column is the one
+:func:`sb3_sac_kwargs`, which refuses options SB3 cannot match), the same seed per round, one
+Pendulum-v1 env (ours a gymnasium ``SyncVectorEnv``, SB3 ``make_vec_env``'s ``DummyVecEnv``) and, in
+speed mode, the same number of torch threads: ``--threads``, by default our manifest's ``threads`` (1);
+returns mode gives each run one thread (ours its manifest's). Speed rounds alternate ours, ours with
+``agent.matmul_dtype: bfloat16``, SB3, ... so load from other processes falls on all alike, after one
+untimed warm-up run of each. The bfloat16 column is the one
 lever SB3 cannot take: its update's matrix products run in bf16 under CPU autocast (fp32 weights and
 accumulation), which AVX512-BF16 or AMX units compute at twice the fp32 rate.
 
@@ -28,9 +30,12 @@ ours lies inside SB3's interval.
 
 Measured on the 2-core CPU machine (AMD EPYC with AVX512-BF16), machine otherwise quiet:
 
-* speed, ``--budget 3000 --repeats 3``: median 80 env steps/s for ours in float32, 120 with bfloat16
-  matmuls, 65 for SB3: 1.22x and 1.83x (target 3x; ``sac_levers.py`` shows why float32 cannot get
-  there: SB3's update is 2.4x the fp32 matmul floor);
+* speed, ``--budget 3000 --repeats 3``, the two thread counts run back to back:
+  with ``--threads 1``, median 87 env steps/s for ours in float32, 121 with bfloat16 matmuls, 69 for
+  SB3: 1.26x and 1.74x; with ``--threads 2``, 117 and 123 against SB3's 81 (the issue's "~85"):
+  1.45x and 1.52x. The target is 3x; ``sac_levers.py`` shows why float32 cannot get there (at one
+  thread SB3's update is 2.4x the fp32 matmul floor; at two, the matrix products of our update alone
+  take ~4.2 ms of its ~6 ms under the torch profiler, against SB3's ~11 ms update);
 * returns, ``--seeds 5 --steps 20000 --jobs 2 --set agent.matmul_dtype=bfloat16``: ours (bf16)
   -113.6 [95% CI -119.4, -109.5] (seeds -113.6, -109.9, -110.4, -125.5, -108.6), SB3 -109.4
   [-110.2, -108.6]: ours' mean lies outside SB3's interval, by one seed. In float32 (an earlier
@@ -110,7 +115,8 @@ def run_ours(steps: int, seed: int, runs_dir: Path, run_id: str, evaluate: bool,
     return out
 
 
-def run_sb3(steps: int, seed: int, evaluate: bool) -> dict:
+def run_sb3(steps: int, seed: int, evaluate: bool, threads: int = 1) -> dict:
+    import torch
     from stable_baselines3 import SAC
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
@@ -127,6 +133,7 @@ def run_sb3(steps: int, seed: int, evaluate: bool) -> dict:
             return True
 
     manifest = ours_manifest(steps, seed)
+    torch.set_num_threads(threads)  # ours sets its manifest's count when its run starts
     start = time.perf_counter()
     env = make_vec_env(manifest.env.id, n_envs=1, seed=seed)
     model = SAC("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **sb3_sac_kwargs(manifest.agent))
@@ -145,7 +152,7 @@ def learning_sps(run: dict, start: int, budget: int) -> float:
     return budget / (run["clock"][start + budget] - run["clock"][start])
 
 
-def speed(budget: int, repeats: int) -> None:
+def speed(budget: int, repeats: int, threads: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -157,15 +164,16 @@ def speed(budget: int, repeats: int) -> None:
         raise SystemExit(f"--budget and learning_starts must be multiples of {LOG_EVERY}")
     steps = starts + budget + LOG_EVERY  # the final evaluation and checkpoint fall outside the window
     rounds = []
-    bf16 = ("agent.matmul_dtype=bfloat16",)
+    fp32 = (f"threads={threads}",)
+    bf16 = (*fp32, "agent.matmul_dtype=bfloat16")
     with tempfile.TemporaryDirectory(prefix="sac_vs_sb3-") as tmp:
-        run_ours(starts + 2 * LOG_EVERY, 0, Path(tmp), "warmup", evaluate=False)
+        run_ours(starts + 2 * LOG_EVERY, 0, Path(tmp), "warmup", evaluate=False, sets=fp32)
         run_ours(starts + 2 * LOG_EVERY, 0, Path(tmp), "warmup-bf16", evaluate=False, sets=bf16)
-        run_sb3(starts + 2 * LOG_EVERY, 0, evaluate=False)
+        run_sb3(starts + 2 * LOG_EVERY, 0, evaluate=False, threads=threads)
         for r in range(repeats):
-            ours = run_ours(steps, r, Path(tmp), f"r{r}", evaluate=False)
+            ours = run_ours(steps, r, Path(tmp), f"r{r}", evaluate=False, sets=fp32)
             ours_bf16 = run_ours(steps, r, Path(tmp), f"r{r}-bf16", evaluate=False, sets=bf16)
-            sb3 = run_sb3(steps, r, evaluate=False)
+            sb3 = run_sb3(steps, r, evaluate=False, threads=threads)
             row = {"ours": learning_sps(ours, starts, budget), "bf16": learning_sps(ours_bf16, starts, budget),
                    "sb3": learning_sps(sb3, starts, budget), "ours_call": ours["steps"] / ours["train_s"],
                    "bf16_call": ours_bf16["steps"] / ours_bf16["train_s"], "sb3_call": sb3["steps"] / sb3["train_s"]}
@@ -173,8 +181,8 @@ def speed(budget: int, repeats: int) -> None:
             console.print(f"round {r}: learning ours {row['ours']:.0f} steps/s, ours bf16 {row['bf16']:.0f}, "
                           f"SB3 {row['sb3']:.0f} ({row['ours'] / row['sb3']:.2f}x, bf16 "
                           f"{row['bf16'] / row['sb3']:.2f}x)", highlight=False)
-    table = Table(title=f"SAC Pendulum-v1, 1 env, 1 torch thread: {budget} env steps (= updates) after "
-                        f"learning_starts={starts}; env steps/s")
+    table = Table(title=f"SAC Pendulum-v1, 1 env, {threads} torch thread(s) on each side: {budget} env steps "
+                        f"(= updates) after learning_starts={starts}; env steps/s")
     for col in ("round", "ours learning", "ours bf16", "SB3 learning", "ours/SB3", "bf16/SB3",
                 "ours train call", "bf16 train call", "SB3 train call", "ours/SB3 ", "bf16/SB3 "):
         table.add_column(col, justify="right")
@@ -252,6 +260,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--budget", type=int, default=3000, help="speed: timed env steps after learning_starts")
     parser.add_argument("--repeats", type=int, default=3, help="speed: alternating rounds (default 3)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="speed: torch threads on both sides (default: our manifest's `threads`)")
     parser.add_argument("--seeds", type=int, help="returns mode: seeds per side (e.g. 5)")
     parser.add_argument("--steps", type=int, default=20_000, help="returns mode: env steps per run")
     parser.add_argument("--jobs", type=int, default=1, help="returns mode: parallel runs (1 torch thread each)")
@@ -263,9 +273,9 @@ def main() -> None:
             parser.error("--seeds must be >= 2, --steps and --jobs >= 1")
         returns(args.seeds, args.steps, args.jobs, tuple(args.sets))
     else:
-        if args.budget < 1 or args.repeats < 1:
-            parser.error("--budget and --repeats must be >= 1")
-        speed(args.budget, args.repeats)
+        if args.budget < 1 or args.repeats < 1 or (args.threads is not None and args.threads < 1):
+            parser.error("--budget, --repeats and --threads must be >= 1")
+        speed(args.budget, args.repeats, args.threads or ours_manifest(1, 0).threads)
 
 
 if __name__ == "__main__":

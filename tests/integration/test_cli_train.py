@@ -200,3 +200,20 @@ def test_sigterm_and_ctrl_c_stop_cleanly_and_resume_exactly(long_reference, runs
     assert res.returncode == 0 and f"resuming from {last['checkpoint']}" in res.stderr, res.stderr
     assert _metrics(run) == _metrics(long_reference)
     assert _same_weights(_weights(run), _weights(long_reference))
+
+
+def test_two_thread_sac_run_reproduces(tmp_path):
+    # [256, 256] critics and batch 256: the update's matrix products are big enough for torch to split
+    # them over both threads, so a run that repeats here repeats with parallel GEMMs.
+    runs = tmp_path / "runs"
+    sets = [f"--set={kv}" for kv in ("threads=2", "train.total_steps=300", "agent.learning_starts=100",
+                                     "evaluation.every_steps=0", "evaluation.episodes=1",
+                                     "checkpoint.every_steps=100000")]
+    res = rl("train", str(MANIFESTS / "pendulum_sac.yaml"), "--runs-dir", str(runs), "--run-id", "t2", "--quiet",
+             *sets)
+    assert res.returncode == 0, res.stderr
+    run = runs / "pendulum-sac" / "t2"
+    assert json.loads((run / "manifest.json").read_text())["threads"] == 2
+    again = rl("reproduce", str(run))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "identical" in again.stdout
