@@ -70,6 +70,14 @@ phases; the IQL lines ran ``--o2o iql --offline-updates 5000``, its manifest has
   -150.0 / -150.7 in CORL's order and SAC's -147.7 / -147.8 (two seeds: within the noise). The
   manifest's whole offline-to-online run with that patch: -152.3 / -154.4, against -159.5 / -153.7
   as shipped; closer, still short of SAC on both seeds.
+* Two more whole-run probes on held-out seeds 5 / 6 (the 100 paired start states), each with the critic
+  step first. Layer norm in the critics (``Linear -> LayerNorm -> ReLU`` per hidden layer, a learned
+  gain and bias per critic, RLPD's critic; a scratch patch of ``TwinQ``): a better policy at the switch
+  (-291.2 / -219.2, 10 episodes) but an unstable online phase, whose evaluations swung between -121
+  and -332, and final policies at -185.6 / -182.4, far behind. SAC's online recipe in full (the entropy
+  in the backup, ``agent.backup_entropy=true``, and PyTorch's default initialisation instead of the
+  orthogonal one, ``agent.orthogonal_init=false``, offline too): -153.9 / -156.0, no closer than the
+  critic-first order alone.
 """
 
 from __future__ import annotations
