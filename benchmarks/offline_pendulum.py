@@ -78,6 +78,15 @@ phases; the IQL lines ran ``--o2o iql --offline-updates 5000``, its manifest has
   in the backup, ``agent.backup_entropy=true``, and PyTorch's default initialisation instead of the
   orthogonal one, ``agent.orthogonal_init=false``, offline too): -153.9 / -156.0, no closer than the
   critic-first order alone.
+* Where the deficit comes from: three branches of the manifest's runs at the switch (seeds 5 / 6,
+  step-5000 checkpoints edited, critic step first online, 100 paired start states). Fresh critics and
+  targets, trained alone for the first 2,000 online updates while the pretrained actor and α are held:
+  -155.4 / -153.8. Everything fresh (actor, critics, α back to 1.0, optimiser moments zeroed), so only
+  the setting is kept (the state normaliser fitted to the dataset, the offline share, the Cal-QL
+  agent's recipe): -152.3 / -151.4; the same with no offline data online: -150.5 / -150.5. So the
+  pretrained weights cost a few points, the offline share a point or two, and the agent's own recipe
+  (CORL's initialisation, no entropy in the backup, no random-action warm-up, the fitted normaliser)
+  two or three more against SAC's -147.7 / -147.8: no single lever closes it.
 """
 
 from __future__ import annotations
