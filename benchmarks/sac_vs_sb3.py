@@ -8,11 +8,11 @@ Both sides get the hyperparameters of ``experiments/manifests/pendulum_sac.yaml`
 :func:`sb3_sac_kwargs`, which refuses options SB3 cannot match), the same seed per round, one
 Pendulum-v1 env (ours a gymnasium ``SyncVectorEnv``, SB3 ``make_vec_env``'s ``DummyVecEnv``) and, in
 speed mode, the same number of torch threads: ``--threads``, by default our manifest's ``threads`` (1);
-returns mode gives each run one thread (ours its manifest's). Speed rounds alternate ours, ours with
+returns mode runs SB3 on one thread and ours on its manifest's. Speed rounds alternate ours, ours with
 ``agent.matmul_dtype: bfloat16``, SB3, ... so load from other processes falls on all alike, after one
-untimed warm-up run of each. The bfloat16 column is the one
-lever SB3 cannot take: its update's matrix products run in bf16 under CPU autocast (fp32 weights and
-accumulation), which AVX512-BF16 or AMX units compute at twice the fp32 rate.
+untimed warm-up run of each. The bfloat16 column is the one lever SB3 cannot take: its update's matrix
+products run in bf16 under CPU autocast (fp32 weights and accumulation), which AVX512-BF16 or AMX units
+compute at twice the fp32 rate.
 
 Speed, in env steps per second of wall time:
 
@@ -33,9 +33,9 @@ Measured on the 2-core CPU machine (AMD EPYC with AVX512-BF16), machine otherwis
 * speed, ``--budget 3000 --repeats 3``, the two thread counts run back to back:
   with ``--threads 1``, median 87 env steps/s for ours in float32, 121 with bfloat16 matmuls, 69 for
   SB3: 1.26x and 1.74x; with ``--threads 2``, 117 and 123 against SB3's 81 (the issue's "~85"):
-  1.45x and 1.52x. The target is 3x; ``sac_levers.py`` shows why float32 cannot get there (at one
-  thread SB3's update is 2.4x the fp32 matmul floor; at two, the matrix products of our update alone
-  take ~4.2 ms of its ~6 ms under the torch profiler, against SB3's ~11 ms update);
+  1.45x and 1.52x. The target is 3x; ``sac_levers.py`` shows why float32 cannot get there: SB3's
+  update is 2.3-2.4x the fp32 matmul floor at one thread and 3.1x at two, so an fp32 update would
+  have to run at the floor itself;
 * returns, ``--seeds 5 --steps 20000 --jobs 2 --set agent.matmul_dtype=bfloat16``: ours (bf16)
   -113.6 [95% CI -119.4, -109.5] (seeds -113.6, -109.9, -110.4, -125.5, -108.6), SB3 -109.4
   [-110.2, -108.6]: ours' mean lies outside SB3's interval, by one seed. In float32 (an earlier
