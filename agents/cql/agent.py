@@ -69,8 +69,9 @@ class CQLAgent(DatasetNormalizedObs, BoxActorCritic):
         return self.env_action(action_na), {}
 
     def update(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
-        """One gradient step on α, the actor and the critics (all from the same parameters, in CORL's
-        order: the actor's loss sees the critics before their step), then the target critics.
+        """One gradient step on α, the actor and the critics, then the target critics. In CORL's order
+        the actor's loss sees the critics before their step; online phases take SAC's order instead
+        when ``online_update_order`` is ``critic_first``.
 
         ``batch``: obs, action (env scale), reward ``[B, 1]``, next_obs, terminated ``[B]``, truncated
         ``[B]``, and with ``cal_ql`` mc_return ``[B]`` (``-inf``: no lower bound).
@@ -89,7 +90,9 @@ class CQLAgent(DatasetNormalizedObs, BoxActorCritic):
 
         alpha = net.log_ent_coef.detach().exp()
         action_pi, logp_pi = net.actor.sample(obs, self.gen)
-        pi_loss = actor_loss(net.critic(obs, action_pi, detach_params=True), logp_pi, alpha)
+        critic_first = self.online_phase and cfg.online_update_order == "critic_first"
+        if not critic_first:  # CORL's order: the actor's loss sees the critics before their step
+            pi_loss = actor_loss(net.critic(obs, action_pi, detach_params=True), logp_pi, alpha)
         ent_loss = ent_coef_loss(net.log_ent_coef, logp_pi, self.target_entropy) if self.learn_ent_coef else None
 
         weight = cfg.cql_alpha if cfg.cql_alpha_online is None or not self.online_phase else cfg.cql_alpha_online
@@ -126,12 +129,13 @@ class CQLAgent(DatasetNormalizedObs, BoxActorCritic):
                 cql_term = weight * gap_c.sum()
         q_loss = critic_loss(q_data, target) + cql_term
 
-        self.actor_opt.zero_grad(set_to_none=True)
-        (pi_loss if ent_loss is None else pi_loss + ent_loss).backward()  # disjoint parameters
-        self.actor_opt.step()
-        self.critic_opt.zero_grad(set_to_none=True)
-        q_loss.backward()
-        self.critic_opt.step()
+        if critic_first:  # SAC's (SB3's) order: the actor's loss sees the critics after their step
+            self._critic_step(q_loss)
+            pi_loss = actor_loss(net.critic(obs, action_pi, detach_params=True), logp_pi, alpha)
+            self._actor_step(pi_loss, ent_loss)
+        else:
+            self._actor_step(pi_loss, ent_loss)
+            self._critic_step(q_loss)
         if alpha_prime_loss is not None:
             self.alpha_prime_opt.zero_grad(set_to_none=True)
             alpha_prime_loss.backward()
@@ -152,6 +156,16 @@ class CQLAgent(DatasetNormalizedObs, BoxActorCritic):
         out["train/learning_rate"] = lr
         out["train/n_updates"] = float(self.updates)
         return out
+
+    def _actor_step(self, pi_loss: torch.Tensor, ent_loss: torch.Tensor | None) -> None:
+        self.actor_opt.zero_grad(set_to_none=True)
+        (pi_loss if ent_loss is None else pi_loss + ent_loss).backward()  # disjoint parameters
+        self.actor_opt.step()
+
+    def _critic_step(self, q_loss: torch.Tensor) -> None:
+        self.critic_opt.zero_grad(set_to_none=True)
+        q_loss.backward()
+        self.critic_opt.step()
 
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
         opts = {"actor": self.actor_opt, "critic": self.critic_opt}

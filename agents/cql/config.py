@@ -44,6 +44,10 @@ class CQLConfig(OnlinePhaseConfig):
     cql_alpha_online: float | None = Field(None, ge=0.0)
     """The regulariser's weight in online phases (CORL's ``cql_alpha_online``); None keeps ``cql_alpha``.
     0 fine-tunes with SAC's update on the pretrained networks and skips the sampled actions' forward."""
+    online_update_order: Literal["actor_first", "critic_first"] = "actor_first"
+    """Order of the actor's and the critics' steps in online phases: ``actor_first`` is CORL's (the
+    actor's loss sees the critics before their step, as in offline phases), ``critic_first`` SAC's and
+    SB3's (after it). Offline phases always take CORL's order."""
     n_action_samples: int = Field(10, ge=1)
     """Actions sampled per state for the logsumexp: this many uniform, from π(·|s) and from π(·|s')."""
     cql_temperature: float = Field(1.0, gt=0.0)

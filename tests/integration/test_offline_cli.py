@@ -136,7 +136,7 @@ def test_phase_learning_rate_policies(collector_dataset, runs, tmp_path, lr_poli
 
 @pytest.mark.parametrize("name, algo, agent", [
     ("pendulum_iql_to_online", None, None), ("pendulum_calql_to_online", None, None),
-    ("pendulum_calql_to_online", None, {"cql_alpha_online": None}),
+    ("pendulum_calql_to_online", None, {"cql_alpha_online": None}), ("pendulum_calql_mixed_to_online", None, None),
     ("pendulum_iql_to_online", "bc", None), ("pendulum_iql_to_online", "awac", None)])
 def test_phased_run_resumes_mid_phase_identically(collector_dataset, runs, tmp_path, name, algo, agent):
     """Every offline agent also trains online. Cal-QL also stores each online transition's Monte-Carlo

@@ -179,6 +179,30 @@ def test_cql_alpha_online_applies_only_in_online_phases():
     assert math.isclose(half["train/critic_loss"] - td, (plain_offline["train/critic_loss"] - td) / 2, rel_tol=1e-4)
 
 
+def test_online_update_order_moves_only_the_actor_and_only_online():
+    batch = _batch(np.random.default_rng(3))
+
+    def params(online_phase, order):
+        agent = _agent("cql", cql_alpha_online=0.0, online_update_order=order)
+        agent.online_phase = online_phase
+        agent.update(batch)
+        return ([p.detach().clone() for p in agent.net.actor.parameters()],
+                [p.detach().clone() for p in agent.net.critic.parameters()])
+
+    def same(xs, ys):
+        return all(torch.equal(x, y) for x, y in zip(xs, ys, strict=True))
+
+    corl_actor, corl_critic = params(True, "actor_first")
+    sac_actor, sac_critic = params(True, "critic_first")
+    # Both orders draw the same actions before either step, so the critics' step is the same; the
+    # actor's loss then sees the stepped critics, and its step differs.
+    assert same(corl_critic, sac_critic)
+    assert not same(corl_actor, sac_actor)
+    off_actor, off_critic = params(False, "critic_first")
+    first_actor, first_critic = params(False, "actor_first")
+    assert same(off_actor, first_actor) and same(off_critic, first_critic)  # offline: always CORL's order
+
+
 # -- AWAC -----------------------------------------------------------------------------------------------
 
 
@@ -276,7 +300,7 @@ def test_online_mc_returns_are_filled_when_episodes_end_or_are_cut():
 
 
 @pytest.mark.parametrize("name, algo", [("pendulum_bc", "bc"), ("pendulum_cql", "cql"), ("pendulum_awac", "awac"),
-                                        ("pendulum_calql_to_online", "cql")])
+                                        ("pendulum_calql_to_online", "cql"), ("pendulum_calql_mixed_to_online", "cql")])
 def test_example_manifests_validate_and_name_offline_agents(name, algo):
     import experiments
     from agents.registry import agent_class
