@@ -1,8 +1,8 @@
-"""Offline and offline-to-online on the suite's Pendulum-v1 "medium" dataset, by hand (not CI).
+"""Offline and offline-to-online on the suite's Pendulum-v1 "medium" (or "mixed") dataset, by hand (not CI).
 
     python benchmarks/offline_pendulum.py --workdir /tmp/o2o [--seeds 0 1] [--updates 10000]
         [--offline-updates N] [--online-steps N] [--skip-o2o | --skip-offline]
-        [--o2o iql|calql] [--o2o-set KEY=VALUE ...] [--final-episodes 100]
+        [--o2o iql|calql|calql_mixed] [--o2o-set KEY=VALUE ...] [--final-episodes 100]
 
 Steps: train the behaviour policy (SAC, 2.5k env steps, as in experiments/manifests/datasets/pendulum.md)
 unless ``<workdir>/runs/pendulum-sac/medium`` exists; collect ``pendulum/medium-v0`` (stochastic actions,
@@ -13,8 +13,38 @@ offline-to-online and SAC policies on the same ``--final-episodes`` start states
 returns swing by ~100 with the start state, so 10 episodes cannot rank two policies near the optimum.
 
 The offline-to-online run takes its manifest's phases; ``--offline-updates`` and ``--online-steps``
-replace their lengths. Measured, 5,000 offline updates then 20,000 online steps (the Cal-QL manifest's
-phases; the IQL lines ran ``--o2o iql --offline-updates 5000``, its manifest has 10,000):
+replace their lengths. ``--o2o calql_mixed`` pretrains on ``pendulum/mixed-v0`` instead (made as
+offline_agents.py makes it: 10 expert episodes, 90 random), with return-weighted trajectory sampling.
+
+Cal-QL on the mixed set, then online (``pendulum_calql_mixed_to_online.yaml``: 5,000 offline updates,
+20,000 online steps, the critics' step before the actor's online). Each seed ran
+``rl train experiments/manifests/pendulum_calql_mixed_to_online.yaml --set dataset.root=R --set
+dataset.sha256=H --set seed=S`` (the manifest's checkpoints every 5,000 steps, which restart the envs)
+and SAC from scratch ran as this script runs it; both final policies were scored on the 100 paired
+start states. Seeds 0-4, Cal-QL → online against SAC: -146.3 / -148.9, -148.9 / -152.8, -148.3 /
+-148.7, -148.4 / -152.0, -149.0 / -147.3; IQM -148.5 [95% CI -149.0, -147.0] against -149.9 [-152.3,
+-147.8]: ahead on four seeds, the CIs overlap. At the switch -155.0, -136.1, -178.1, -130.9 and
+-216.6 (10 episodes); the lowest online evaluation -189.3, -199.4, -212.8, -167.0 and -180.9, 2,500,
+5,000, 15,000, 15,000 and 10,000 online steps on; back to the switch's return 5,000, 7,500, 17,500
+and 20,000 steps on (seed 4 never fell below it). Pendulum's 10-episode evaluations swing by tens,
+so the dips are mostly start-state noise: on the 100 paired start states seed 5's run scored -177.7
+at the switch and -151.5, -147.2, -147.9, -148.5 at 5,000, 10,000, 15,000 and 20,000 online steps.
+Chosen on held-out seeds 5 and 6 (SAC -148.0 / -148.8): with weighting -148.5 / -149.6, without
+-148.8 / -148.3 (parity, not a win, there). Uni-O4 on the same data (``python
+benchmarks/unio4_pendulum.py --dataset <workdir>/datasets/pendulum/mixed-v0``), seed 0: -1182.4 after
+behaviour cloning, -234.7 at the switch, a dip to -446.1 8,000 online steps on, -147.6 at the end
+(10 episodes each).
+
+On the medium set the gap stays. That machine's medium recipe gave a weaker set than the one below
+(mean -869.3, max -574.3: no swing-up), and on it the shipped Cal-QL manifest scored -151.5 / -160.4
+on seeds 5 / 6 against SAC's -148.0 / -148.8; the critics' step first online, branched at the switch,
+-151.9 / -153.5; that with batches of 512 -154.5 / -156.3; that with α put back to 1 at the switch
+-151.4 / -155.6. Per start state the deficit sits in the swing-ups from the bottom (start states SAC
+scores -200 to -300 on: -9 and -12 on average, seeds 5 and 6), the policy inheriting the medium
+behaviour's slower swing-up; near the top the two match.
+
+Measured before, 5,000 offline updates then 20,000 online steps (the Cal-QL manifest's phases; the IQL
+lines ran ``--o2o iql --offline-updates 5000``, its manifest has 10,000):
 
 * IQL → online (seed 0, 10 eval episodes): -193.9 against SAC from scratch at -159.5; on the 100 paired
   start states -203.6 against -151.4. IQL's online phase plateaus near -190 whatever its knobs:
@@ -97,7 +127,7 @@ import json
 import time
 from pathlib import Path
 
-from offline_agents import final_return  # a sibling script: benchmarks/ is sys.path[0] when run
+from offline_agents import ensure_dataset, final_return  # a sibling script: benchmarks/ is sys.path[0] when run
 
 from experiments.manifest import Manifest, load_manifest
 from experiments.train import start_run
@@ -132,8 +162,9 @@ def main() -> None:
                         "offline-to-online manifest's)")
     p.add_argument("--skip-o2o", action="store_true", help="only the offline IQL and TD3+BC runs")
     p.add_argument("--skip-offline", action="store_true", help="only the offline-to-online and SAC runs")
-    p.add_argument("--o2o", choices=["iql", "calql"], default="iql",
-                   help="the offline-to-online manifest: pendulum_<o2o>_to_online.yaml")
+    p.add_argument("--o2o", choices=["iql", "calql", "calql_mixed"], default="iql",
+                   help="the offline-to-online manifest: pendulum_<o2o>_to_online.yaml; calql_mixed pretrains "
+                        "on pendulum/mixed-v0 (made as offline_agents.py makes it), the others on medium-v0")
     p.add_argument("--o2o-set", action="append", default=[], metavar="KEY=VALUE",
                    help="an override of the offline-to-online manifest")
     p.add_argument("--final-episodes", type=int, default=100,
@@ -149,11 +180,12 @@ def main() -> None:
         from experiments.datasets import collect
 
         collect("Pendulum-v1", str(behaviour), 100, "pendulum/medium-v0", root=str(root))
-    card = json.loads((ds / "card.json").read_text())
-    print(f"dataset: {card['episodes']} episodes, behaviour mean return {card['mean_return']:.1f} "
-          f"(max {card['max_return']:.1f}; refs random {card['ref_random_return']:.1f}, "
-          f"policy-greedy {card['ref_expert_return']:.1f})", flush=True)
+    card = _card(ds)
     data = [f"dataset.root={root}", f"dataset.sha256={card['sha256']}", "evaluation.episodes=10"]
+    o2o_data = data
+    if args.o2o == "calql_mixed" and not args.skip_o2o:
+        o2o_data = [f"dataset.root={root}", f"dataset.sha256={_card(ensure_dataset(w, 'mixed'))['sha256']}",
+                    "evaluation.episodes=10"]
     results: dict[str, list[float]] = {}
     for seed in args.seeds:
         for algo in () if args.skip_offline else ("iql", "td3bc"):
@@ -167,7 +199,7 @@ def main() -> None:
         offline_updates, online_steps = phases[0]["offline"]["updates"], phases[1]["online"]["steps"]
         total = offline_updates + online_steps
         rows, o2o_run = _run(w, f"pendulum_{args.o2o}_to_online", f"s{seed}",
-                             [*data, f"seed={seed}", f"train.total_steps={total}", "evaluation.every_steps=2500",
+                             [*o2o_data, f"seed={seed}", f"train.total_steps={total}", "evaluation.every_steps=2500",
                               f"checkpoint.every_steps={total}", *args.o2o_set], phases)
         results.setdefault(f"{args.o2o}->online", []).append(float(rows[-1]["eval/mean_reward"]))
         _dip(rows, offline_updates)
@@ -181,6 +213,14 @@ def main() -> None:
     print(f"\nbehaviour policy mean return (dataset): {card['mean_return']:.1f}")
     for k, v in results.items():
         print(f"{k:>12}: final eval {', '.join(f'{x:.1f}' for x in v)}")
+
+
+def _card(ds: Path) -> dict:
+    card = json.loads((ds / "card.json").read_text())
+    print(f"dataset {card['dataset']}: {card['episodes']} episodes, behaviour mean return {card['mean_return']:.1f} "
+          f"(max {card['max_return']:.1f}; refs random {card['ref_random_return']:.1f}, "
+          f"expert {card['ref_expert_return']:.1f})", flush=True)
+    return card
 
 
 def _phases(o2o: str, offline: int | None, online: int | None) -> list[dict]:
