@@ -181,11 +181,10 @@ def main() -> None:
 
         collect("Pendulum-v1", str(behaviour), 100, "pendulum/medium-v0", root=str(root))
     card = _card(ds)
-    data = [f"dataset.root={root}", f"dataset.sha256={card['sha256']}", "evaluation.episodes=10"]
+    data = _dataset_sets(root, card)
     o2o_data = data
     if args.o2o == "calql_mixed" and not args.skip_o2o:
-        o2o_data = [f"dataset.root={root}", f"dataset.sha256={_card(ensure_dataset(w, 'mixed'))['sha256']}",
-                    "evaluation.episodes=10"]
+        o2o_data = _dataset_sets(root, _card(ensure_dataset(w, "mixed")))
     results: dict[str, list[float]] = {}
     for seed in args.seeds:
         for algo in () if args.skip_offline else ("iql", "td3bc"):
@@ -221,6 +220,11 @@ def _card(ds: Path) -> dict:
           f"(max {card['max_return']:.1f}; refs random {card['ref_random_return']:.1f}, "
           f"expert {card['ref_expert_return']:.1f})", flush=True)
     return card
+
+
+def _dataset_sets(root: Path, card: dict) -> list[str]:
+    """Manifest overrides naming the carded dataset under ``root``, and 10-episode evaluations."""
+    return [f"dataset.root={root}", f"dataset.sha256={card['sha256']}", "evaluation.episodes=10"]
 
 
 def _phases(o2o: str, offline: int | None, online: int | None) -> list[dict]:

@@ -90,9 +90,13 @@ class CQLAgent(DatasetNormalizedObs, BoxActorCritic):
 
         alpha = net.log_ent_coef.detach().exp()
         action_pi, logp_pi = net.actor.sample(obs, self.gen)
+
+        def policy_loss() -> torch.Tensor:  # against the critics as they are when called
+            return actor_loss(net.critic(obs, action_pi, detach_params=True), logp_pi, alpha)
+
         critic_first = self.online_phase and cfg.online_update_order == "critic_first"
         if not critic_first:  # CORL's order: the actor's loss sees the critics before their step
-            pi_loss = actor_loss(net.critic(obs, action_pi, detach_params=True), logp_pi, alpha)
+            pi_loss = policy_loss()
         ent_loss = ent_coef_loss(net.log_ent_coef, logp_pi, self.target_entropy) if self.learn_ent_coef else None
 
         weight = cfg.cql_alpha if cfg.cql_alpha_online is None or not self.online_phase else cfg.cql_alpha_online
@@ -131,7 +135,7 @@ class CQLAgent(DatasetNormalizedObs, BoxActorCritic):
 
         if critic_first:  # SAC's (SB3's) order: the actor's loss sees the critics after their step
             self._critic_step(q_loss)
-            pi_loss = actor_loss(net.critic(obs, action_pi, detach_params=True), logp_pi, alpha)
+            pi_loss = policy_loss()
             self._actor_step(pi_loss, ent_loss)
         else:
             self._actor_step(pi_loss, ent_loss)
