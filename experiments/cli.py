@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -136,6 +137,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from rl.core.advantages import with_scan_xla_flags
+
+    os.environ["XLA_FLAGS"] = with_scan_xla_flags(os.environ.get("XLA_FLAGS", ""))  # before JAX starts
     try:
         return _dispatch(args)
     except KeyboardInterrupt as err:  # experiments.train.Interrupted says which checkpoint it wrote

@@ -126,3 +126,13 @@ def test_help_is_fast():
     assert res.returncode == 0 and "train" in res.stdout
     # a generous bound for loaded CI machines; the point is that torch/jax are not imported
     assert time.perf_counter() - t0 < 5.0
+
+
+def test_rl_sets_the_scan_xla_option_before_jax_starts(monkeypatch, tmp_path, capsys):
+    from experiments.cli import main
+    from rl.core.advantages import SCAN_XLA_OPTION
+
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=false")
+    assert main(["eval", str(tmp_path / "no-such-run")]) == 2
+    assert "no-such-run" in capsys.readouterr().err
+    assert os.environ["XLA_FLAGS"] == f"--xla_cpu_enable_fast_math=false --xla_backend_extra_options={SCAN_XLA_OPTION}"

@@ -5,11 +5,16 @@ Axis letters: T time rows, N envs, K reward objectives.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import jax
 import numpy as np
 import pytest
 
-from rl.core.advantages import _kernel, gae, gae_reference, lambda_returns
+from rl.core.advantages import SCAN_XLA_OPTION, _kernel, gae, gae_reference, lambda_returns, with_scan_xla_flags
 
 GAMMA, LAM = 0.99, 0.95
 
@@ -114,3 +119,34 @@ def test_bad_shapes_and_ranges_name_the_argument():
         gae(reward, value, next_value, terminated, truncated[:, :1], GAMMA, LAM)
     with pytest.raises(ValueError, match="lam"):
         gae(reward, value, next_value, terminated, truncated, GAMMA, 1.5)
+
+
+def test_scan_xla_flags_add_the_option_once_and_keep_the_users():
+    assert with_scan_xla_flags("") == f"--xla_backend_extra_options={SCAN_XLA_OPTION}"
+    ours = with_scan_xla_flags("--xla_cpu_enable_fast_math=false")
+    assert ours.startswith("--xla_cpu_enable_fast_math=false ") and SCAN_XLA_OPTION in ours
+    assert with_scan_xla_flags(ours) == ours
+    theirs = "--xla_backend_extra_options=xla_cpu_disable_loop_unrolling"
+    assert with_scan_xla_flags(theirs) == theirs
+
+
+SCAN_PROBE = """
+import json, sys
+import numpy as np
+from rl.core.advantages import _checked, _kernel, gae
+args = [np.asarray(a) for a in json.loads(sys.stdin.read())]
+hoisted = "xla_cpu_small_call" in _kernel().lower(*_checked(*args, 0.99, 0.95)).compile().as_text()
+print(json.dumps({"hoisted": hoisted, "out": [a.tolist() for a in gae(*args, 0.99, 0.95)]}))
+"""
+
+
+def test_scan_xla_option_makes_one_loop_function_with_identical_results():
+    # [64, 40] is over XLA's default 1 KiB, so only the option makes the loop one compiled function
+    args = rollout((64, 40), seed=7)
+    env = {**os.environ, "XLA_FLAGS": with_scan_xla_flags("")}
+    proc = subprocess.run([sys.executable, "-c", SCAN_PROBE], input=json.dumps([a.tolist() for a in args]),
+                          capture_output=True, text=True, env=env, check=True)
+    probe = json.loads(proc.stdout)
+    assert probe["hoisted"]
+    for got, want in zip(probe["out"], gae(*args, GAMMA, LAM), strict=True):
+        np.testing.assert_array_equal(np.asarray(got, np.float32), want)
