@@ -1,8 +1,12 @@
 """rlsuite's SAC against stable-baselines3's SAC on Pendulum-v1: training speed, and final returns.
 
-Run ``python benchmarks/sac_vs_sb3.py [--budget 3000] [--repeats 3] [--threads N]`` for speed, or
+Run ``python benchmarks/sac_vs_sb3.py [--budget 3000] [--repeats 3] [--threads N] [--sbx]`` for speed, or
 ``python benchmarks/sac_vs_sb3.py --seeds 5 --steps 20000 [--jobs 2] [--set agent.matmul_dtype=bfloat16]``
 for final returns (``--set`` overrides our manifest only).
+
+``--sbx`` adds SBX's SAC (the JAX port of SB3; ``pip install sbx-rl``) to the speed rounds, with SB3's
+keyword arguments. XLA sizes its thread pool from the CPU affinity when JAX starts, and no XLA flag
+keeps it to one thread, so ``--sbx --threads 1`` pins the whole process, every side alike, to one core.
 
 Both sides get the hyperparameters of ``experiments/manifests/pendulum_sac.yaml`` (converted by
 :func:`sb3_sac_kwargs`, which refuses options SB3 cannot match), the same seed per round, one
@@ -36,6 +40,12 @@ Measured on the 2-core CPU machine (AMD EPYC with AVX512-BF16), machine otherwis
   1.45x and 1.52x. The target is 3x; ``sac_levers.py`` shows why float32 cannot get there: SB3's
   update is 2.3-2.4x the fp32 matmul floor at one thread and 3.1x at two, so an fp32 update would
   have to run at the floor itself;
+* speed on the 2-core Intel Xeon machine (AVX-512 and AVX512-BF16, no AMX), ``--sbx`` (SBX 0.28.0,
+  JAX 0.10.2), back to back: with ``--threads 1`` (the whole process pinned to one core, see below)
+  ours 145.5 env steps/s, bf16 92.8, SB3 94.1, SBX 142.2: ours/SB3 1.55x, SBX/SB3 1.51x, ours/SBX
+  1.02x; with ``--threads 2``, ours 167.7, bf16 118.9, SB3 112.4, SBX 149.3: 1.49x, 1.33x and 1.12x.
+  This CPU multiplies bf16 at half its fp32 rate, so the bf16 lever loses here. Without ``--sbx``:
+  1.55x at one thread (150 against 97) and 1.58x at two (159 against 101);
 * returns, ``--seeds 5 --steps 20000 --jobs 2 --set agent.matmul_dtype=bfloat16``: ours (bf16)
   -113.6 [95% CI -119.4, -109.5] (seeds -113.6, -109.9, -110.4, -125.5, -108.6), SB3 -109.4
   [-110.2, -108.6]: ours' mean lies outside SB3's interval, by one seed. In float32 (an earlier
@@ -46,6 +56,7 @@ Measured on the 2-core CPU machine (AMD EPYC with AVX512-BF16), machine otherwis
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -115,9 +126,10 @@ def run_ours(steps: int, seed: int, runs_dir: Path, run_id: str, evaluate: bool,
     return out
 
 
-def run_sb3(steps: int, seed: int, evaluate: bool, threads: int = 1) -> dict:
+def run_sb3(steps: int, seed: int, evaluate: bool, threads: int = 1, library: str = "sb3") -> dict:
+    """SB3's SAC, or with ``library="sbx"`` SBX's (the JAX port of SB3, ``pip install sbx-rl``), on the same
+    hyperparameters; ``threads`` torch threads (SBX's XLA threads are fixed when JAX starts: see ``speed``)."""
     import torch
-    from stable_baselines3 import SAC
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
 
@@ -133,13 +145,23 @@ def run_sb3(steps: int, seed: int, evaluate: bool, threads: int = 1) -> dict:
             return True
 
     manifest = ours_manifest(steps, seed)
+    kwargs = sb3_sac_kwargs(manifest.agent)
+    if library == "sbx":
+        from sbx import SAC
+
+        if kwargs.pop("target_update_interval") != 1:
+            raise ValueError("SBX's SAC updates its target critics every step: set target_update_interval to 1")
+    else:
+        from stable_baselines3 import SAC
+
+        kwargs["device"] = "cpu"
     torch.set_num_threads(threads)  # ours sets its manifest's count when its run starts
     start = time.perf_counter()
     env = make_vec_env(manifest.env.id, n_envs=1, seed=seed)
-    model = SAC("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **sb3_sac_kwargs(manifest.agent))
+    model = SAC("MlpPolicy", env, seed=seed, verbose=0, **kwargs)
     clock = Clock()
     model.learn(total_timesteps=steps, callback=clock)
-    out = {"side": "sb3", "seed": seed, "steps": int(model.num_timesteps), "train_s": time.perf_counter() - start,
+    out = {"side": library, "seed": seed, "steps": int(model.num_timesteps), "train_s": time.perf_counter() - start,
            "clock": clock.clock}
     if evaluate:
         out["returns"] = sb3_returns(model, manifest.env.id, EVAL_SEEDS)
@@ -152,13 +174,18 @@ def learning_sps(run: dict, start: int, budget: int) -> float:
     return budget / (run["clock"][start + budget] - run["clock"][start])
 
 
-def speed(budget: int, repeats: int, threads: int) -> None:
+def speed(budget: int, repeats: int, threads: int, sbx: bool = False) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    if sbx and threads == 1:
+        # XLA sizes its CPU thread pool from the process's CPU affinity when JAX starts, and no XLA flag
+        # holds it to one thread (with --xla_cpu_multi_thread_eigen=false SBX still used 1.7 cores):
+        # pin the whole process, every side alike, to one core first
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     preload()
     console = Console()
-    console.width = max(console.width, 140)
+    console.width = max(console.width, 160)
     starts = ours_manifest(1, 0).agent.learning_starts
     if budget % LOG_EVERY or starts % LOG_EVERY:
         raise SystemExit(f"--budget and learning_starts must be multiples of {LOG_EVERY}")
@@ -166,32 +193,40 @@ def speed(budget: int, repeats: int, threads: int) -> None:
     rounds = []
     fp32 = (f"threads={threads}",)
     bf16 = (*fp32, "agent.matmul_dtype=bfloat16")
+    others = ("sb3", "sbx") if sbx else ("sb3",)
     with tempfile.TemporaryDirectory(prefix="sac_vs_sb3-") as tmp:
         run_ours(starts + 2 * LOG_EVERY, 0, Path(tmp), "warmup", evaluate=False, sets=fp32)
         run_ours(starts + 2 * LOG_EVERY, 0, Path(tmp), "warmup-bf16", evaluate=False, sets=bf16)
-        run_sb3(starts + 2 * LOG_EVERY, 0, evaluate=False, threads=threads)
+        for library in others:
+            run_sb3(starts + 2 * LOG_EVERY, 0, evaluate=False, threads=threads, library=library)
         for r in range(repeats):
-            ours = run_ours(steps, r, Path(tmp), f"r{r}", evaluate=False, sets=fp32)
-            ours_bf16 = run_ours(steps, r, Path(tmp), f"r{r}-bf16", evaluate=False, sets=bf16)
-            sb3 = run_sb3(steps, r, evaluate=False, threads=threads)
-            row = {"ours": learning_sps(ours, starts, budget), "bf16": learning_sps(ours_bf16, starts, budget),
-                   "sb3": learning_sps(sb3, starts, budget), "ours_call": ours["steps"] / ours["train_s"],
-                   "bf16_call": ours_bf16["steps"] / ours_bf16["train_s"], "sb3_call": sb3["steps"] / sb3["train_s"]}
+            runs = {"ours": run_ours(steps, r, Path(tmp), f"r{r}", evaluate=False, sets=fp32),
+                    "bf16": run_ours(steps, r, Path(tmp), f"r{r}-bf16", evaluate=False, sets=bf16)}
+            for library in others:
+                runs[library] = run_sb3(steps, r, evaluate=False, threads=threads, library=library)
+            row = {k: learning_sps(run, starts, budget) for k, run in runs.items()}
+            row |= {f"{k}_call": run["steps"] / run["train_s"] for k, run in runs.items()}
             rounds.append(row)
-            console.print(f"round {r}: learning ours {row['ours']:.0f} steps/s, ours bf16 {row['bf16']:.0f}, "
-                          f"SB3 {row['sb3']:.0f} ({row['ours'] / row['sb3']:.2f}x, bf16 "
-                          f"{row['bf16'] / row['sb3']:.2f}x)", highlight=False)
-    table = Table(title=f"SAC Pendulum-v1, 1 env, {threads} torch thread(s) on each side: {budget} env steps "
+            console.print(f"round {r}: learning " + ", ".join(f"{k} {v:.0f}" for k, v in row.items() if "_" not in k)
+                          + f" env steps/s; ours/SB3 {row['ours'] / row['sb3']:.2f}x", highlight=False)
+    sides = ("ours", "bf16", *others)
+    names = {"ours": "ours", "bf16": "ours bf16", "sb3": "SB3", "sbx": "SBX"}
+    ratios = [("ours", "sb3"), ("bf16", "sb3")] + ([("ours", "sbx")] if sbx else [])
+    table = Table(title=f"SAC Pendulum-v1, 1 env, {threads} thread(s) on each side: {budget} env steps "
                         f"(= updates) after learning_starts={starts}; env steps/s")
-    for col in ("round", "ours learning", "ours bf16", "SB3 learning", "ours/SB3", "bf16/SB3",
-                "ours train call", "bf16 train call", "SB3 train call", "ours/SB3 ", "bf16/SB3 "):
-        table.add_column(col, justify="right")
+    table.add_column("round", justify="right")
+    for suffix, label in (("", "learning"), ("_call", "train call")):
+        for k in sides:
+            table.add_column(f"{names[k]} {label}", justify="right")
+        for a, b in ratios:
+            table.add_column(f"{names[a]}/{names[b]}{' ' * len(suffix)}", justify="right")
 
     def cells(row):
-        return [f"{row['ours']:.1f}", f"{row['bf16']:.1f}", f"{row['sb3']:.1f}", f"{row['ours'] / row['sb3']:.2f}x",
-                f"{row['bf16'] / row['sb3']:.2f}x", f"{row['ours_call']:.1f}", f"{row['bf16_call']:.1f}",
-                f"{row['sb3_call']:.1f}", f"{row['ours_call'] / row['sb3_call']:.2f}x",
-                f"{row['bf16_call'] / row['sb3_call']:.2f}x"]
+        out = []
+        for suffix in ("", "_call"):
+            out += [f"{row[k + suffix]:.1f}" for k in sides]
+            out += [f"{row[a + suffix] / row[b + suffix]:.2f}x" for a, b in ratios]
+        return out
 
     for r, row in enumerate(rounds):
         table.add_row(str(r), *cells(row))
@@ -199,9 +234,10 @@ def speed(budget: int, repeats: int, threads: int) -> None:
     table.add_section()
     table.add_row("median", *cells(med), style="bold")
     console.print(table)
+    vs_sbx = f"; SBX/SB3 {med['sbx'] / med['sb3']:.2f}x, ours/SBX {med['ours'] / med['sbx']:.2f}x" if sbx else ""
     console.print(f"median learning-phase ratio ours/SB3: {med['ours'] / med['sb3']:.2f}x in float32, "
                   f"{med['bf16'] / med['sb3']:.2f}x with bfloat16 matmuls ({med['ours']:.0f} / {med['bf16']:.0f} vs "
-                  f"{med['sb3']:.0f} env steps/s; the issue's target is >= 3x)", highlight=False)
+                  f"{med['sb3']:.0f} env steps/s; the target is >= 3x){vs_sbx}", highlight=False)
 
 
 def _one(args: tuple) -> dict:
@@ -262,6 +298,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="speed: alternating rounds (default 3)")
     parser.add_argument("--threads", type=int, default=None,
                         help="speed: torch threads on both sides (default: our manifest's `threads`)")
+    parser.add_argument("--sbx", action="store_true",
+                        help="speed: also time SBX's SAC, the JAX port of SB3 (needs `pip install sbx-rl`)")
     parser.add_argument("--seeds", type=int, help="returns mode: seeds per side (e.g. 5)")
     parser.add_argument("--steps", type=int, default=20_000, help="returns mode: env steps per run")
     parser.add_argument("--jobs", type=int, default=1, help="returns mode: parallel runs (1 torch thread each)")
@@ -275,7 +313,7 @@ def main() -> None:
     else:
         if args.budget < 1 or args.repeats < 1 or (args.threads is not None and args.threads < 1):
             parser.error("--budget, --repeats and --threads must be >= 1")
-        speed(args.budget, args.repeats, args.threads or ours_manifest(1, 0).threads)
+        speed(args.budget, args.repeats, args.threads or ours_manifest(1, 0).threads, args.sbx)
 
 
 if __name__ == "__main__":
