@@ -32,7 +32,7 @@ from experiments.curriculum import CurriculumSpec
 from experiments.mo import ObjectivesSpec
 from experiments.phases import DatasetSpec, PhaseSpec
 from experiments.tune import TuneSpec
-from experiments.yaml_strict import ManifestSyntaxError, load_yaml, parse_scalar
+from experiments.yaml_strict import ManifestSyntaxError, load_yaml, parse_flow, parse_scalar
 
 __all__ = ["Manifest", "ManifestError", "load_manifest", "manifest_from_json", "apply_overrides"]
 
@@ -230,7 +230,8 @@ def _validate(data: Any, source: str, lines: dict[str, int]) -> Manifest:
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """Apply ``key.path=value`` overrides (values parsed as YAML scalars) to manifest data."""
+    """Apply ``key.path=value`` overrides to manifest data: a value is a YAML scalar, or a YAML flow
+    collection such as ``[64, 64]`` or ``{kind: return, temperature: 0.2}``, under the manifest's rules."""
     out = json.loads(json.dumps(data))
     for item in overrides:
         if "=" not in item:
@@ -239,12 +240,11 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
         parts = key.strip().split(".")
         if not all(parts):
             raise ManifestError(f"--set {item!r}: empty field name in {key!r}")
+        text = raw.strip()
         try:
-            value = parse_scalar(raw.strip(), f"--set {key}")
+            value = parse_flow(text, key.strip()) if text.startswith(("[", "{")) else parse_scalar(text, f"--set {key}")
         except ManifestSyntaxError as err:
             raise ManifestError(str(err)) from None
-        if isinstance(value, str) and raw.strip().startswith("["):
-            value = [parse_scalar(v.strip(), f"--set {key}") for v in raw.strip()[1:-1].split(",") if v.strip()]
         node = out
         for p in parts[:-1]:
             if not isinstance(node.get(p), dict):

@@ -1,5 +1,6 @@
 """Manifest parsing: strict YAML, strict schema, errors that name file, line and field."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,34 @@ def test_overrides_are_parsed_and_validated(tmp_path):
         load_manifest(p, ["agent.gamma"])
     with pytest.raises(ManifestError, match="non-finite"):
         load_manifest(p, ["agent.gamma=nan"])
+
+
+def test_overrides_take_yaml_flow_collections_under_the_manifests_rules(tmp_path):
+    from experiments.manifest import apply_overrides
+
+    data = apply_overrides({"dataset": {"id": "x"}}, [
+        "dataset.weighting={kind: return, temperature: 0.2}",
+        "agent.net_arch=[[64, 64], ['a, b', 1e-3]]",
+        "agent.empty=[]",
+    ])
+    assert data["dataset"] == {"id": "x", "weighting": {"kind": "return", "temperature": 0.2}}
+    assert data["agent"]["net_arch"] == [[64, 64], ["a, b", 0.001]]  # YAML 1.2: 1e-3 is a float
+    assert data["agent"]["empty"] == []
+    for raw, fragment in [("{kind: a, kind: b}", "duplicate key 'dataset.weighting.kind'"),
+                          ("[1, .nan]", "non-finite"),
+                          ("[1, !!python/object:os.system x]", "YAML tag"),
+                          ("{kind: return", "--set dataset.weighting: invalid YAML")]:
+        with pytest.raises(ManifestError, match=re.escape(fragment)):
+            apply_overrides({}, [f"dataset.weighting={raw}"])
+    m, _ = load_manifest(_write(tmp_path, BASE), ["agent.net_arch=[32, 16]"])
+    assert m.agent.net_arch == [32, 16]
+
+
+@pytest.mark.parametrize("value", ["!!python/name:os.system echo", "!!binary aGk=", "!custom 5",
+                                   "!!python/object/apply:os.system [echo]"])
+def test_every_written_out_yaml_tag_is_refused(value):
+    with pytest.raises(ManifestSyntaxError, match=r"m.yaml:2: agent.gamma: YAML tag '!"):
+        load_yaml("m.yaml", f"agent:\n  gamma: {value}\n")
 
 
 def test_stored_json_round_trip(tmp_path):
