@@ -36,6 +36,15 @@ class ManifestSyntaxError(ValueError):
 class _Loader(yaml.SafeLoader):
     """Composes nodes only; implicit resolution is done by :func:`_scalar`."""
 
+    def compose_node(self, parent, index):
+        # PyYAML gives a node written with a core tag (!!str 5) the same tag as an untagged one;
+        # keep what was written so that _build can refuse every tag, the core ones and ! included
+        written = getattr(self.peek_event(), "tag", None)
+        node = super().compose_node(parent, index)
+        if written is not None:
+            node.written_tag = written
+        return node
+
 
 _Loader.yaml_implicit_resolvers = {}
 
@@ -63,10 +72,9 @@ def _where(source: str, node: yaml.Node) -> str:
 
 def _build(node: yaml.Node, source: str, path: str, lines: dict[str, int]) -> Any:
     lines[path] = node.start_mark.line + 1
-    # With no implicit resolvers every untagged node gets a standard tag, so any other tag was written
-    # out: refused, the yaml.org ones (!!python/object, !!binary, ...) included
-    if node.tag not in _STANDARD_TAGS:
-        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+    written = getattr(node, "written_tag", None)
+    if written is not None or node.tag not in _STANDARD_TAGS:
+        tag = (written or node.tag).replace("tag:yaml.org,2002:", "!!")
         raise ManifestSyntaxError(f"{_where(source, node)}: {path or 'document'}: YAML tag {tag!r} "
                                   "is not allowed in a manifest; write a plain value")
     if isinstance(node, yaml.ScalarNode):

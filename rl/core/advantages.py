@@ -27,10 +27,10 @@ __all__ = ["gae", "gae_reference", "lambda_returns", "with_scan_xla_flags"]
 SCAN_XLA_OPTION = "xla_cpu_small_while_loop_byte_threshold=1000000000000"
 """XLA's CPU backend runs a loop whose buffers exceed 1 KiB (by its cost model) one operation at a
 time through its thunk runtime, ~5 dispatches per time row; under this threshold it compiles the whole
-loop into one function. Raising it makes the kernel's loop one function at every shape: 5-20%
-faster at 1024x256 and 128x64 on the 2-core machines (median per call), bit-identical results. XLA reads it once per
-process, from ``XLA_FLAGS`` when JAX starts, and no per-call compiler option reaches it, so the
-application entry points set it (:func:`with_scan_xla_flags`), as they would any XLA flag."""
+loop into one function. Raising it makes the kernel's loop one function at every shape: a 5-20% lower
+median per call at 1024x256 and 128x64 on the 2-core machines, bit-identical results. XLA reads it
+once per process, from ``XLA_FLAGS`` when JAX starts, and no per-call compiler option reaches it, so
+the application entry points set it (:func:`with_scan_xla_flags`), as they would any XLA flag."""
 
 
 def with_scan_xla_flags(xla_flags: str) -> str:

@@ -123,7 +123,7 @@ def test_overrides_take_yaml_flow_collections_under_the_manifests_rules(tmp_path
 
 
 @pytest.mark.parametrize("value", ["!!python/name:os.system echo", "!!binary aGk=", "!custom 5",
-                                   "!!python/object/apply:os.system [echo]"])
+                                   "!!python/object/apply:os.system [echo]", "!!str 5", "! 5", "!!seq [1]"])
 def test_every_written_out_yaml_tag_is_refused(value):
     with pytest.raises(ManifestSyntaxError, match=r"m.yaml:2: agent.gamma: YAML tag '!"):
         load_yaml("m.yaml", f"agent:\n  gamma: {value}\n")
