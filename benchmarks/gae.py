@@ -149,10 +149,10 @@ def main() -> None:
 
     console = Console(width=160)
     start = time.perf_counter()
-    from rl.core.advantages import gae, gae_reference, with_scan_xla_flags
+    from rl.core.advantages import gae, gae_reference, use_scan_xla_flags
 
     import_ms = (time.perf_counter() - start) * 1e3
-    os.environ["XLA_FLAGS"] = with_scan_xla_flags(os.environ.get("XLA_FLAGS", ""))  # as the rl command does
+    use_scan_xla_flags()  # as the rl command does
     src, dst = copy_pair(MEMORY_MIB)
     cached = statistics.median(copy_bandwidths(*copy_pair(64), 8))
     console.print(f"import rl.core.advantages: {import_ms:.1f} ms (JAX is imported on the first call)")

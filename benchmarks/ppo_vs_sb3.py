@@ -203,11 +203,9 @@ def run_sb3(steps: int, seed: int, evaluate: bool = True) -> dict:
 def preload() -> None:
     """Import what both sides import lazily, so no timed region pays for an import; before JAX starts,
     set ``XLA_FLAGS`` as the ``rl`` command does."""
-    import os
+    from rl.core.advantages import use_scan_xla_flags
 
-    from rl.core.advantages import with_scan_xla_flags
-
-    os.environ["XLA_FLAGS"] = with_scan_xla_flags(os.environ.get("XLA_FLAGS", ""))
+    use_scan_xla_flags()
     import jax  # noqa: F401
     import safetensors.numpy  # noqa: F401
     import stable_baselines3  # noqa: F401

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -137,9 +136,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from rl.core.advantages import with_scan_xla_flags
+    from rl.core.advantages import use_scan_xla_flags
 
-    os.environ["XLA_FLAGS"] = with_scan_xla_flags(os.environ.get("XLA_FLAGS", ""))  # before JAX starts
+    use_scan_xla_flags()  # before JAX starts
     try:
         return _dispatch(args)
     except KeyboardInterrupt as err:  # experiments.train.Interrupted says which checkpoint it wrote

@@ -32,7 +32,7 @@ from experiments.curriculum import CurriculumSpec
 from experiments.mo import ObjectivesSpec
 from experiments.phases import DatasetSpec, PhaseSpec
 from experiments.tune import TuneSpec
-from experiments.yaml_strict import ManifestSyntaxError, load_yaml, parse_flow, parse_scalar
+from experiments.yaml_strict import ManifestSyntaxError, load_yaml, parse_override
 
 __all__ = ["Manifest", "ManifestError", "load_manifest", "manifest_from_json", "apply_overrides"]
 
@@ -240,9 +240,8 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
         parts = key.strip().split(".")
         if not all(parts):
             raise ManifestError(f"--set {item!r}: empty field name in {key!r}")
-        text = raw.strip()
         try:
-            value = parse_flow(text, key.strip()) if text.startswith(("[", "{")) else parse_scalar(text, f"--set {key}")
+            value = parse_override(raw.strip(), key.strip())
         except ManifestSyntaxError as err:
             raise ManifestError(str(err)) from None
         node = out

@@ -18,15 +18,11 @@ from typing import Any
 
 import yaml
 
-__all__ = ["ManifestSyntaxError", "load_yaml", "parse_flow", "parse_scalar"]
+__all__ = ["ManifestSyntaxError", "load_yaml", "parse_override", "parse_scalar"]
 
 _INT = re.compile(r"^[-+]?(0|[1-9][0-9_]*)$|^0o[0-7_]+$|^0x[0-9a-fA-F_]+$")
 _FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?$")
 _NONFINITE = re.compile(r"^[-+]?\.(inf|Inf|INF)$|^\.(nan|NaN|NAN)$|^[-+]?(nan|inf|infinity)$", re.IGNORECASE)
-_STANDARD_TAGS = {
-    "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq",
-}
 
 
 class ManifestSyntaxError(ValueError):
@@ -34,7 +30,7 @@ class ManifestSyntaxError(ValueError):
 
 
 class _Loader(yaml.SafeLoader):
-    """Composes nodes only; implicit resolution is done by :func:`_scalar`."""
+    """Composes nodes only; implicit resolution is done by :func:`parse_scalar`."""
 
     def compose_node(self, parent, index):
         # PyYAML gives a node written with a core tag (!!str 5) the same tag as an untagged one;
@@ -72,9 +68,9 @@ def _where(source: str, node: yaml.Node) -> str:
 
 def _build(node: yaml.Node, source: str, path: str, lines: dict[str, int]) -> Any:
     lines[path] = node.start_mark.line + 1
-    written = getattr(node, "written_tag", None)
-    if written is not None or node.tag not in _STANDARD_TAGS:
-        tag = (written or node.tag).replace("tag:yaml.org,2002:", "!!")
+    written = getattr(node, "written_tag", None)  # with no implicit resolvers, every other tag is a default
+    if written is not None:
+        tag = written.replace("tag:yaml.org,2002:", "!!")
         raise ManifestSyntaxError(f"{_where(source, node)}: {path or 'document'}: YAML tag {tag!r} "
                                   "is not allowed in a manifest; write a plain value")
     if isinstance(node, yaml.ScalarNode):
@@ -99,10 +95,12 @@ def _build(node: yaml.Node, source: str, path: str, lines: dict[str, int]) -> An
     return out
 
 
-def parse_flow(text: str, field: str) -> Any:
-    """A ``--set`` value written as a YAML flow collection (``[...]`` or ``{...}``, nested as deep as
-    needed) under the manifest's rules: YAML 1.2 scalars, no tags, no duplicate keys. Errors name
-    ``--set`` and the dotted ``field``."""
+def parse_override(text: str, field: str) -> Any:
+    """A ``--set field=text`` value: a plain scalar (:func:`parse_scalar`), or a YAML flow collection
+    (``[...]`` or ``{...}``, nested as deep as needed) under the manifest's rules: YAML 1.2 scalars, no
+    tags, no duplicate keys. Errors name ``--set`` and the dotted ``field``."""
+    if not text.startswith(("[", "{")):
+        return parse_scalar(text, f"--set {field}")
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError as err:

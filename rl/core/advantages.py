@@ -15,10 +15,12 @@ Rewards, values, advantages and returns are in reward units; ``gamma`` and ``lam
 from __future__ import annotations
 
 import functools
+import os
+from collections.abc import MutableMapping
 
 import numpy as np
 
-__all__ = ["gae", "gae_reference", "lambda_returns", "with_scan_xla_flags"]
+__all__ = ["gae", "gae_reference", "lambda_returns", "use_scan_xla_flags", "with_scan_xla_flags"]
 
 # JAX's persistent compilation cache is deliberately not switched on here: it is a process-wide
 # setting that belongs to the application entry point, and with its default threshold (compiles
@@ -30,19 +32,24 @@ time through its thunk runtime, ~5 dispatches per time row; under this threshold
 loop into one function. Raising it makes the kernel's loop one function at every shape: a 5-20% lower
 median per call at 1024x256 and 128x64 on the 2-core machines, bit-identical results. XLA reads it
 once per process, from ``XLA_FLAGS`` when JAX starts, and no per-call compiler option reaches it, so
-the application entry points set it (:func:`with_scan_xla_flags`), as they would any XLA flag."""
+the application entry points set it (:func:`use_scan_xla_flags`), as they would any XLA flag."""
 
 
 def with_scan_xla_flags(xla_flags: str) -> str:
     """``xla_flags`` (an ``XLA_FLAGS`` value) with :data:`SCAN_XLA_OPTION` added.
 
-    The ``rl`` command and the benchmarks put the result in ``os.environ["XLA_FLAGS"]`` before JAX is
-    imported. A value that already passes ``--xla_backend_extra_options`` is returned unchanged: a
-    second such flag would replace the user's options rather than add to them.
+    A value that already passes ``--xla_backend_extra_options`` is returned unchanged: a second such
+    flag would replace the user's options rather than add to them.
     """
     if "xla_backend_extra_options" in xla_flags:
         return xla_flags
     return f"{xla_flags} --xla_backend_extra_options={SCAN_XLA_OPTION}".strip()
+
+
+def use_scan_xla_flags(environ: MutableMapping[str, str] = os.environ) -> None:
+    """Put :func:`with_scan_xla_flags` of ``environ``'s ``XLA_FLAGS`` back into it; the ``rl`` command and
+    the benchmarks call this before JAX is imported."""
+    environ["XLA_FLAGS"] = with_scan_xla_flags(environ.get("XLA_FLAGS", ""))
 
 
 def gae(
